@@ -1,0 +1,3 @@
+from gemmacode.cli import main
+
+raise SystemExit(main())

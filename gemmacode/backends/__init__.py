@@ -1,0 +1,1 @@
+"""Model backends: one async interface (``base.Backend``) over Ollama, llama.cpp, OpenAI."""

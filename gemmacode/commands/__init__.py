@@ -1,0 +1,1 @@
+"""One module per CLI command; each exposes HELP, add_arguments(parser) and run(args)."""

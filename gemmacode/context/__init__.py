@@ -1,0 +1,1 @@
+"""Context sizing: KV-cache arithmetic, the adaptive num_ctx policy, budgets and calibration."""

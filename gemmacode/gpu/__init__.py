@@ -1,0 +1,1 @@
+"""GPU memory monitoring (NVML) with plain fallbacks when there is no GPU."""

@@ -1,0 +1,1 @@
+"""Repository index: files, languages, symbols, repo map and syntax-aware chunks."""

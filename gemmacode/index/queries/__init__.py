@@ -1,0 +1,1 @@
+"""Tags queries (.scm) per language, shipped with the package."""

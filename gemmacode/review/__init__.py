@@ -1,0 +1,1 @@
+"""The review engine: targets, context packing, prompts, findings and their output formats."""
