@@ -6,6 +6,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +52,13 @@ def git_repo(tmp_path: Path) -> Iterator[Path]:
     git(root, "config", "user.email", "t@example.com")
     git(root, "config", "commit.gpgsign", "false")
     yield root
+
+
+@pytest.fixture
+def ollama_server() -> Iterator[Any]:
+    """A running fake Ollama server (tests/fakes/ollama_server.py) with a Gemma-4-E4B-like
+    model installed; ``.host`` is its URL. Tune it through its attributes."""
+    from tests.fakes.ollama_server import FakeOllama
+
+    with FakeOllama() as server:
+        yield server
