@@ -15,9 +15,14 @@ import bisect
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from gemmacode.backends.base import ChatRequest, Event, Final, KvArch, LoadedModel
+from gemmacode.backends.base import ChatRequest, Event, Final, KvArch, LoadedModel, ModelInfo
+from gemmacode.config import Settings
+from gemmacode.context.budget import Part
 from gemmacode.context.kvcache import kv_cache_bytes
+from gemmacode.context.session import ModelSession
+from gemmacode.gpu.monitor import GpuMonitor
 from gemmacode.gpu.reading import MemoryReading, SourceName, unavailable
+from gemmacode.tokens import CalibrationStore, raw_count
 from tests.fakes.backend import FakeBackend
 
 MIB = 1024**2
@@ -131,3 +136,75 @@ class SimulatedServer(FakeBackend):
             vram = min(size, self.gpu.others_free() or 0)
         name = self.models[0].name if self.models else "model"
         return [LoadedModel(name, size, vram, self.loaded_ctx)]
+
+
+E2B = ModelInfo(
+    "gemma4:e2b",
+    "gemma4",
+    parameter_size="5.1B",
+    context_length=131072,
+    size_bytes=2900 * MIB,
+    kv=KvArch(global_kv=3 * 512, sliding_kv=12 * 256, sliding_window=512),
+)
+E4B = ModelInfo(
+    "gemma4:e4b",
+    "gemma4",
+    parameter_size="8.0B",
+    context_length=131072,
+    size_bytes=4608 * MIB,
+    kv=KvArch(global_kv=4 * 2 * 512, sliding_kv=20 * 2 * 256, sliding_window=512),
+)
+
+
+@dataclass
+class Rig:
+    """A session on a simulated GPU: advance ``clock`` and call ``ask`` to send a request."""
+
+    clock: FakeClock
+    source: ScriptedSource
+    server: SimulatedServer
+    session: ModelSession
+    monitor: GpuMonitor
+    sent: list[tuple[float, int, int]] = field(default_factory=list)  # (t, num_ctx, raw prompt)
+
+    async def ask(self, parts: list[Part], num_predict: int | None = None) -> Final:
+        final: Final | None = None
+        async for event in self.session.stream(parts, num_predict=num_predict):
+            if isinstance(event, Final):
+                final = event
+        assert final is not None
+        request = self.server.requests[-1]
+        raw = sum(raw_count(m.content) for m in request.messages)
+        self.sent.append((self.clock(), request.options.num_ctx, raw))
+        return final
+
+
+def build_rig(
+    timeline: Sequence[tuple[float, int | None]],
+    *,
+    model: ModelInfo = E2B,
+    total: int = 4 * GIB,
+    settings: Settings | None = None,
+    extra_resident: int = 0,
+    report_loaded: bool = True,
+    calibration: CalibrationStore | None = None,
+) -> Rig:
+    """``extra_resident``: bytes the server really needs beyond weights + KV (compute
+    buffers), which the policy only covers through its margin."""
+    clock = FakeClock()
+    settings = settings or Settings()
+    settings.backend.model = model.name
+    assert model.kv is not None
+    server = SimulatedServer(
+        answers=lambda request: "looks fine",
+        models=[model],
+        weights=model.size_bytes + extra_resident,
+        kv=model.kv,
+        kv_type=settings.context.kv_cache_type,
+        report_loaded=report_loaded,
+    )
+    source = ScriptedSource(timeline, clock, total=total, resident=server.resident)
+    server.gpu = source
+    monitor = GpuMonitor(source, interval_s=1.0, clock=clock)
+    session = ModelSession(server, settings, monitor=monitor, calibration=calibration, clock=clock)
+    return Rig(clock, source, server, session, monitor)

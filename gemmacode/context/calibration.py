@@ -1,0 +1,122 @@
+"""Learn the tiktoken-to-model token factor from real requests, and catch silent truncation.
+
+After each request the raw tiktoken count of what was sent is compared with the number of
+prompt tokens the model saw: the backend's exact count where it has the model's tokenizer
+(the embedded engine), else the server's evaluated count (``Final.prompt_tokens``, Ollama's
+``prompt_eval_count``).
+
+The evaluated count leaves out tokens served from the server's prefix cache, and the cache
+may hold a prompt from another gemmacode process, so a low count proves nothing unless no
+cached prefix was possible. Hence the per-model factor in
+:class:`gemmacode.tokens.CalibrationStore`:
+
+- follows the exact count every time;
+- moves *up* on any evaluated count (a cache can only lower it: the observation is a lower
+  bound, and an over-estimate only wastes a little context);
+- moves *down* only on a request without a cached prefix: the model was just (re)loaded
+  (``Final.load_s > 0``), or the server reported ``cached_tokens``.
+
+Silent truncation (Ollama cuts prompts longer than ``num_ctx`` without an error) shows only
+as an evaluated count well below the estimate: below :data:`TRUNCATION_RATIO` of it, on a
+request whose estimate was near ``num_ctx`` (:data:`NEAR_CTX`), without a cached prefix
+(nothing substantial shared with the previous request of this session, or a fresh load),
+and with a count too large to be a cache hit (at least :data:`MIN_EVALUATED_SHARE` of
+``num_ctx``). Truncated requests never update the factor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gemmacode.backends.base import Final
+from gemmacode.tokens import CalibrationStore, TokenCounter
+
+TRUNCATION_RATIO = 0.85
+NEAR_CTX = 0.6
+MIN_EVALUATED_SHARE = 0.25
+MIN_TOKENS = 32  # tiny prompts say little about the ratio
+CACHED_SHARE = 0.10  # sharing more than this with the previous prompt: maybe cached
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    raw: int  # tiktoken tokens sent
+    estimated: int  # calibrated estimate before this request
+    actual: int | None  # model tokens: exact count, else evaluated by the server
+    factor_before: float
+    factor_after: float
+    updated: bool
+    truncated: bool
+    note: str = ""
+
+
+class Calibrator:
+    """Keeps ``counter.factor`` and the persisted store in step for one model."""
+
+    def __init__(self, model: str, counter: TokenCounter, store: CalibrationStore) -> None:
+        self.model = model
+        self.counter = counter
+        self.store = store
+        if store.samples(model):
+            counter.factor = store.factor(model)
+        self.results: list[CalibrationResult] = []
+
+    def after_request(
+        self,
+        *,
+        raw: int,
+        final: Final,
+        num_ctx: int,
+        shared_raw: int = 0,
+        exact: int | None = None,
+    ) -> CalibrationResult:
+        """Record one finished request.
+
+        ``shared_raw`` is the tiktoken size of the prefix this prompt shares with the previous
+        request of the session at the same ``num_ctx``; ``exact`` the model tokenizer's count
+        of what was sent, where the backend has one.
+        """
+        before = self.counter.factor
+        estimated = int(-(-raw * before // 1))
+        evaluated = final.prompt_tokens
+        fresh = final.load_s > 0 or final.cached_tokens is not None
+        if evaluated is not None and final.cached_tokens is not None:
+            evaluated += final.cached_tokens  # the whole prompt, cached part included
+        no_cache = fresh or shared_raw <= CACHED_SHARE * raw
+        expected = exact if exact is not None else estimated
+        truncated = (
+            evaluated is not None
+            and no_cache
+            and estimated >= NEAR_CTX * num_ctx
+            and expected >= MIN_TOKENS
+            and MIN_EVALUATED_SHARE * num_ctx <= evaluated < TRUNCATION_RATIO * expected
+        )
+        note = ""
+        if truncated:
+            note = (
+                f"the server evaluated {evaluated} prompt tokens where about {expected} were "
+                f"sent with num_ctx {num_ctx}: it probably cut the prompt silently"
+            )
+        pair: tuple[int, int] | None = None
+        if exact is not None:
+            pair = (raw, exact)
+        elif evaluated and not truncated and (fresh or evaluated >= estimated):
+            pair = (raw, evaluated)
+        updated = False
+        after = before
+        if pair is not None and raw >= MIN_TOKENS:
+            after = self.store.observe(self.model, *pair)
+            self.counter.factor = after
+            updated = True
+        result = CalibrationResult(
+            raw=raw,
+            estimated=estimated,
+            actual=exact if exact is not None else evaluated,
+            factor_before=before,
+            factor_after=after,
+            updated=updated,
+            truncated=truncated,
+            note=note,
+        )
+        self.results.append(result)
+        return result

@@ -1,0 +1,234 @@
+"""One model, used for a series of requests: the only way the rest of gemmacode talks to it.
+
+:class:`ModelSession` wires a :class:`~gemmacode.backends.base.Backend` to the context
+policy (which ``num_ctx``), the GPU monitor (how much memory), the calibrated token counter
+and the calibration store. For each request it
+
+1. chooses ``num_ctx`` (never while another request of this session is in flight);
+2. fits the parts with :func:`gemmacode.context.budget.fit`, so nothing over ``num_ctx`` is
+   ever sent (:class:`~gemmacode.errors.ContextOverflowError` instead);
+3. sends system parts as the system message and the others, in the order given, as one user
+   message: a stable prefix (system, map, code, question) that the server's prompt cache
+   reuses for follow-up questions;
+4. streams the events, then calibrates the token counter from ``Final.prompt_tokens``,
+   flags silent truncation on the Final record (``truncated=True`` plus a note in
+   :attr:`ModelSession.notes`) and records the reload cost of a size change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from gemmacode.backends.base import (
+    Backend,
+    ChatOptions,
+    ChatRequest,
+    Event,
+    Final,
+    LoadedModel,
+    Message,
+    ModelInfo,
+)
+from gemmacode.config import Settings, user_cache_dir
+from gemmacode.context.budget import Budget, Fitted, Part, fit
+from gemmacode.context.calibration import CalibrationResult, Calibrator
+from gemmacode.context.policy import ContextPolicy, parse_keep_alive
+from gemmacode.errors import BackendError
+from gemmacode.gpu.monitor import GpuMonitor
+from gemmacode.tokens import CalibrationStore, TokenCounter, raw_count
+
+PART_SEPARATOR = "\n\n"
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    lo, hi = 0, n
+    while lo < hi:  # binary search on slices: fast for long prompts
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+class ModelSession:
+    """See the module docstring. Call :meth:`prepare` (or just :meth:`stream`) first."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Settings,
+        *,
+        monitor: GpuMonitor | None = None,
+        calibration: CalibrationStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.monitor = monitor
+        self.clock = clock
+        self.model_name = settings.backend.model
+        self.store = calibration or CalibrationStore(user_cache_dir() / "calibration.json")
+        self.counter = TokenCounter()
+        self.calibrator = Calibrator(self.model_name, self.counter, self.store)
+        self.info: ModelInfo | None = None
+        self.policy: ContextPolicy | None = None
+        self.last_fit: Fitted | None = None
+        self.last_request: ChatRequest | None = None
+        self.last_calibration: CalibrationResult | None = None
+        self.notes: list[str] = []
+        self._inflight = 0
+        self._prev_prompt = ""
+        self._prev_ctx = 0
+
+    # --- setup and sizes ------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Describe the model and choose the first context size (idempotent)."""
+        if self.policy is not None:
+            return
+        self.info = await self.backend.describe(self.model_name)
+        policy = ContextPolicy(
+            self.settings.context,
+            self.info,
+            keep_alive_s=parse_keep_alive(self.settings.backend.keep_alive),
+            clock=self.clock,
+        )
+        self.policy = policy
+        if self.monitor is not None:
+            self.monitor.add_listener(policy.observe)
+        await self._choose()
+
+    @property
+    def num_ctx(self) -> int:
+        """The size the next request will use (before :meth:`prepare`: the pinned size or
+        the smallest allowed)."""
+        if self.policy is not None and self.policy.current:
+            return self.policy.current
+        return self.settings.context.num_ctx or self.settings.context.min_ctx
+
+    def budget(self, num_predict: int | None = None) -> Budget:
+        reserve = num_predict or self.settings.sampling.num_predict
+        return Budget(
+            self.num_ctx, min(reserve, self.num_ctx // 2), self.settings.context.token_margin
+        )
+
+    def explain(self, parts: list[Part], num_predict: int | None = None) -> Fitted:
+        """What would be sent at the current size, without calling the model."""
+        return fit(parts, self.budget(num_predict), self.counter)
+
+    async def _loaded(self) -> list[LoadedModel]:
+        try:
+            return list(await self.backend.loaded())
+        except BackendError:
+            return []
+
+    async def _choose(self) -> int:
+        assert self.policy is not None
+        reading = self.monitor.latest() if self.monitor is not None else None
+        loaded = [] if self.policy.pinned else await self._loaded()
+        return self.policy.choose(reading, loaded, busy=self._inflight > 0)
+
+    # --- requests -------------------------------------------------------------------------
+
+    def build_request(
+        self, fitted: Fitted, budget: Budget, json_schema: dict[str, Any] | None = None
+    ) -> ChatRequest:
+        system = [p.text for p in fitted.parts if p.role == "system"]
+        user = [p.text for p in fitted.parts if p.role != "system"]
+        messages: list[Message] = []
+        if system:
+            messages.append(Message("system", PART_SEPARATOR.join(system)))
+        if user:
+            messages.append(Message("user", PART_SEPARATOR.join(user)))
+        s = self.settings
+        options = ChatOptions(
+            num_ctx=budget.num_ctx,
+            temperature=s.sampling.temperature,
+            top_p=s.sampling.top_p,
+            top_k=s.sampling.top_k,
+            num_predict=budget.num_predict,
+            seed=s.sampling.seed,
+            num_batch=s.context.num_batch,
+        )
+        return ChatRequest(
+            model=self.model_name,
+            messages=tuple(messages),
+            options=options,
+            json_schema=json_schema,
+            think=s.backend.think,
+            keep_alive=s.backend.keep_alive,
+            estimated_prompt_tokens=fitted.total,
+        )
+
+    async def stream(
+        self,
+        parts: list[Part],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        num_predict: int | None = None,
+    ) -> AsyncIterator[Event]:
+        """Fit ``parts`` to the context, send them, and yield Delta events then one Final."""
+        await self.prepare()
+        await self._choose()
+        budget = self.budget(num_predict)
+        fitted = fit(parts, budget, self.counter)
+        self.last_fit = fitted
+        request = self.build_request(fitted, budget, json_schema)
+        self.last_request = request
+        prompt = "\x00".join(f"{m.role}\x01{m.content}" for m in request.messages)
+        raw = sum(raw_count(m.content) for m in request.messages)
+        shared = 0
+        if self._prev_prompt and self._prev_ctx == budget.num_ctx:
+            common = _common_prefix(prompt, self._prev_prompt)
+            shared = raw_count(prompt[:common].replace("\x00", "").replace("\x01", ""))
+        self._prev_prompt, self._prev_ctx = prompt, budget.num_ctx
+        self._inflight += 1
+        try:
+            events = self.backend.chat(request)
+            try:
+                async for event in events:
+                    if isinstance(event, Final):
+                        event = self._finish(event, request, raw, shared)
+                    yield event
+            finally:
+                aclose = getattr(events, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        finally:
+            self._inflight -= 1
+
+    def _exact(self, request: ChatRequest) -> int | None:
+        total = 0
+        for message in request.messages:
+            n = self.backend.count_tokens(request.model, message.content)
+            if n is None:
+                return None
+            total += n
+        return total
+
+    def _finish(self, final: Final, request: ChatRequest, raw: int, shared: int) -> Final:
+        num_ctx = request.options.num_ctx
+        result = self.calibrator.after_request(
+            raw=raw, final=final, num_ctx=num_ctx, shared_raw=shared, exact=self._exact(request)
+        )
+        self.last_calibration = result
+        if self.policy is not None:
+            self.policy.request_done(num_ctx, final.load_s)
+        changes: dict[str, Any] = {}
+        if final.num_ctx is None:
+            changes["num_ctx"] = num_ctx
+        if result.truncated and not final.truncated:
+            changes["truncated"] = True
+        if result.truncated:
+            self.notes.append(result.note)
+        return dataclasses.replace(final, **changes) if changes else final
+
+    async def aclose(self) -> None:
+        """Stop feeding the policy from the monitor; the backend belongs to the caller."""
+        if self.monitor is not None and self.policy is not None:
+            self.monitor.remove_listener(self.policy.observe)
