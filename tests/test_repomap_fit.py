@@ -1,0 +1,156 @@
+"""Fitting the repo map: never over N tokens, at least 90% of N when there is enough to say,
+the outline's shape, determinism, and the on-disk ranking cache."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gemmacode.index import repomap
+from gemmacode.index.model import FileRecord
+from gemmacode.index.repomap import build_map
+from gemmacode.tokens import TokenCounter
+from tests.test_repomap_ranking import FakeIndex, record
+
+COUNTER = TokenCounter()
+
+
+def synthetic_repo(seed: int, n_files: int) -> FakeIndex:
+    """Files with classes, methods and functions that reference each other at random."""
+    rng = random.Random(seed)
+    names: list[str] = []
+    layout: dict[str, list[tuple[str, str]]] = {}
+    for f in range(n_files):
+        defs: list[tuple[str, str]] = []
+        for c in range(rng.randint(0, 3)):
+            cls = f"Widget{f}x{c}"
+            defs.append((cls, "class"))
+            names.append(cls)
+            for m in range(rng.randint(0, 5)):
+                meth = f"handle_event_{f}_{c}_{m}"
+                defs.append((f"{cls}.{meth}", "method"))
+                names.append(meth)
+        for g in range(rng.randint(0, 3)):
+            fn = f"compute_value_{f}_{g}"
+            defs.append((fn, "function"))
+            names.append(fn)
+        layout[f"pkg/mod_{f}.py"] = defs
+    files = {
+        path: record(path, defs, rng.choices(names, k=rng.randint(0, 12)) if names else [])
+        for path, defs in layout.items()
+    }
+    return FakeIndex(files)
+
+
+BIG = synthetic_repo(7, 150)
+
+
+def full_size(index: FakeIndex) -> int:
+    return build_map(index, COUNTER, 10**9).tokens
+
+
+@settings(max_examples=60, deadline=None)
+@given(tokens=st.integers(0, 4000), factor=st.floats(0.5, 2.0))
+def test_never_over_the_budget_and_full_when_there_is_enough(tokens: int, factor: float) -> None:
+    counter = TokenCounter(factor)
+    m = build_map(BIG, counter, tokens)
+    assert m.tokens == counter.count(m.text) <= tokens
+    if tokens >= 256:  # below that, one file block is a large share of the budget
+        assert m.tokens >= 0.9 * tokens, (m.tokens, tokens)
+
+
+def test_a_small_repository_is_shown_whole() -> None:
+    small = synthetic_repo(3, 6)
+    everything = sum(len(r.symbols) for r in small.files.values())
+    m = build_map(small, COUNTER, 100_000)
+    assert len(m.symbols) == everything
+    assert m.tokens == COUNTER.count(m.text) < 100_000
+    assert set(m.files) == {p for p, r in small.files.items() if r.symbols}
+
+
+def test_outline_shape_headers_line_numbers_and_enclosing_scopes() -> None:
+    files = {
+        "lib/store.py": record(
+            "lib/store.py",
+            [("Store", "class"), ("Store.load", "method"), ("Store.save", "method")],
+            [],
+        ),
+        "lib/other.py": record("lib/other.py", [("other", "function")], []),
+    }
+    for i in range(5):
+        files[f"use{i}.py"] = record(f"use{i}.py", [], ["save", "save", "other"])
+    index = FakeIndex(files)
+    m = build_map(index, COUNTER, 20)
+    # The best definition is Store.save; its class comes along to give it context.
+    assert m.symbols[0].scope == "Store.save"
+    assert m.text.splitlines()[:3] == ["lib/store.py:", "1: class Store:", "3:   def save():"]
+    assert m.tokens <= 20
+    whole = build_map(index, COUNTER, 1000).text
+    assert whole == (
+        "lib/store.py:\n1: class Store:\n2:   def load():\n3:   def save():\n"
+        "lib/other.py:\n1: def other():\n"
+    )
+
+
+def test_the_same_input_gives_the_same_map() -> None:
+    first = build_map(BIG, COUNTER, 1500, question="handle event")
+    again = build_map(synthetic_repo(7, 150), TokenCounter(), 1500, question="handle event")
+    shuffled = FakeIndex(dict(sorted(BIG.files.items(), reverse=True)))
+    assert first == again == build_map(shuffled, COUNTER, 1500, question="handle event")
+
+
+def test_focus_and_question_change_what_is_shown() -> None:
+    plain = build_map(BIG, COUNTER, 300)
+    asked = build_map(BIG, COUNTER, 300, question="what does compute_value_42_0 return?")
+    assert asked.symbols[0].name == "compute_value_42_0"
+    assert asked.files[0] == "pkg/mod_42.py" and asked.text != plain.text
+
+
+def test_zero_or_tiny_budgets_give_an_empty_map() -> None:
+    assert build_map(BIG, COUNTER, 0).text == ""
+    tiny = build_map(BIG, COUNTER, 3)
+    assert tiny.tokens <= 3
+    assert build_map(FakeIndex({}), COUNTER, 500).text == ""
+
+
+def test_ranking_is_kept_on_disk_for_the_next_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = synthetic_repo(11, 40)
+    first = build_map(index, COUNTER, 400, focus=["pkg/mod_3.py"], cache_dir=tmp_path)
+    assert len(list((tmp_path / "repomap").glob("*.json"))) == 1
+    # A fresh process: nothing in memory, and ranking again would fail loudly.
+    monkeypatch.setattr(repomap, "_ranks", type(repomap._ranks)())
+    monkeypatch.setattr(repomap, "_graphs", type(repomap._graphs)())
+
+    def no_ranking(*a: object, **k: object) -> None:
+        raise AssertionError("ranked again instead of reading the cache")
+
+    monkeypatch.setattr(repomap, "build_graph", no_ranking)
+    again = build_map(index, COUNTER, 400, focus=["pkg/mod_3.py"], cache_dir=tmp_path)
+    assert again == first
+
+
+def test_a_changed_file_or_a_damaged_cache_is_never_trusted(tmp_path: Path) -> None:
+    index = synthetic_repo(12, 30)
+    before = build_map(index, COUNTER, 400, cache_dir=tmp_path)
+    entry = next((tmp_path / "repomap").glob("*.json"))
+    entry.write_text('{"fingerprint": "x", "order": [0, 99999]')  # torn write
+    repomap._ranks.clear()
+    assert build_map(index, COUNTER, 400, cache_dir=tmp_path) == before
+    # Change one file: a new fingerprint, so the old ranking is not reused.
+    path = "pkg/mod_0.py"
+    old = index.files[path]
+    index.files[path] = FileRecord(
+        path, "python", 1, 0, "changed", old.symbols[:1], old.references * 3
+    )
+    assert repomap.fingerprint(index.files) != repomap.fingerprint(synthetic_repo(12, 30).files)
+    after = build_map(index, COUNTER, 400, cache_dir=tmp_path)
+    assert after.tokens <= 400
+    assert len(list((tmp_path / "repomap").glob("*.json"))) == 2  # ranked anew and stored
+    shown = [s for s in after.symbols if s.file == path]
+    assert all(s == old.symbols[0] for s in shown)

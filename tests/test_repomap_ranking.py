@@ -1,0 +1,162 @@
+"""Ranking for the repo map: PageRank itself, the identifier graph, focus and question."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import pytest
+
+from gemmacode.index.mapgraph import build_graph, mentioned, question_terms, split_identifier
+from gemmacode.index.model import FileRecord, Reference, Symbol
+from gemmacode.index.pagerank import pagerank
+from gemmacode.index.repomap import ranked_definitions
+
+
+@dataclass
+class FakeIndex:
+    """Stands in for RepoIndex: the map reads only ``files``."""
+
+    files: dict[str, FileRecord]
+
+
+def record(path: str, defs: list[tuple[str, str]], refs: list[str]) -> FileRecord:
+    """A file defining ``(scope, kind)`` pairs, one per line, and referencing ``refs``."""
+    symbols = [
+        Symbol(
+            name=scope.rsplit(".", 1)[-1],
+            kind=kind,
+            scope=scope,
+            file=path,
+            start_line=i + 1,
+            end_line=i + 1,
+            signature=f"def {scope.rsplit('.', 1)[-1]}():"
+            if kind != "class"
+            else f"class {scope}:",
+        )
+        for i, (scope, kind) in enumerate(defs)
+    ]
+    references = [Reference(name, path, 100 + i) for i, name in enumerate(refs)]
+    return FileRecord(
+        path, "python", 1, 0, f"digest-{path}-{len(defs)}-{len(refs)}", symbols, references
+    )
+
+
+def dense_pagerank(
+    n: int, edges: dict[tuple[int, int], float], personal: list[float], alpha: float = 0.85
+) -> list[float]:
+    """The textbook definition, written independently: x = a*(P^T x + d p) + (1-a) p."""
+    out = [sum(w for (s, _), w in edges.items() if s == i) for i in range(n)]
+    x = [1.0 / n] * n
+    for _ in range(2000):
+        dangling = sum(x[i] for i in range(n) if out[i] == 0)
+        y = [(1 - alpha) * personal[t] + alpha * dangling * personal[t] for t in range(n)]
+        for (s, t), w in edges.items():
+            y[t] += alpha * x[s] * w / out[s]
+        x = y
+    return x
+
+
+def to_incoming(
+    n: int, edges: dict[tuple[int, int], float]
+) -> tuple[list[dict[int, float]], list[float]]:
+    incoming: list[dict[int, float]] = [{} for _ in range(n)]
+    out = [0.0] * n
+    for (s, t), w in edges.items():
+        incoming[t][s] = w
+        out[s] += w
+    return incoming, out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pagerank_matches_the_textbook_definition(seed: int) -> None:
+    rng = random.Random(seed)
+    n = rng.randint(2, 12)
+    edges = {
+        (rng.randrange(n), rng.randrange(n)): rng.uniform(0.1, 5.0)
+        for _ in range(rng.randint(0, 30))
+    }
+    weights = {i: rng.uniform(0, 3) for i in rng.sample(range(n), rng.randint(0, n))}
+    total = sum(weights.values())
+    personal = [weights.get(i, 0.0) / total for i in range(n)] if total else [1.0 / n] * n
+    incoming, out = to_incoming(n, edges)
+    got = pagerank(incoming, out, weights, tolerance=1e-12, max_iterations=1000)
+    want = dense_pagerank(n, edges, personal)
+    assert sum(got) == pytest.approx(1.0)
+    assert got == pytest.approx(want, abs=1e-8)
+
+
+def test_pagerank_of_a_cycle_is_uniform_and_personalisation_moves_it() -> None:
+    incoming, out = to_incoming(3, {(0, 1): 1.0, (1, 2): 1.0, (2, 0): 1.0})
+    assert pagerank(incoming, out) == pytest.approx([1 / 3] * 3)
+    leaning = pagerank(incoming, out, {0: 1.0})
+    assert leaning[0] > leaning[1] > leaning[2]
+    assert pagerank([], []) == []
+
+
+def test_identifier_words() -> None:
+    assert split_identifier("QuerySet") == ["query", "set"]
+    assert split_identifier("get_HTTPResponse_2x") == ["get", "http", "response", "2", "x"]
+    idents, words = question_terms("Why does parseConfig call load_user_file?")
+    assert {"parseConfig", "load_user_file"} <= idents
+    assert {"parse", "config", "load", "user", "file"} <= words
+    names = ["QuerySet", "query_set", "Query", "UserFile", "set", "Other"]
+    got = mentioned(names, *question_terms("the query set"))
+    assert got == {"QuerySet", "query_set", "Query", "set"}
+    assert mentioned(["the", "how", "Engine"], *question_terms("how is the engine")) == {"Engine"}
+    assert mentioned(names, *question_terms("userfile and query")) == {"UserFile", "Query"}
+    assert mentioned(names, set(), set()) == set()
+
+
+def star_repo() -> FakeIndex:
+    """core.py defines Engine, used by many files; util.py defines helper, used by one."""
+    files = {
+        "core.py": record("core.py", [("Engine", "class"), ("Engine.run", "method")], []),
+        "util.py": record("util.py", [("helper", "function")], []),
+        "lonely.py": record("lonely.py", [("unused_thing", "function")], []),
+    }
+    for i in range(6):
+        path = f"app{i}.py"
+        files[path] = record(path, [(f"App{i}", "class")], ["Engine", "run", "Engine"])
+    files["app0.py"] = record("app0.py", [("App0", "class")], ["Engine", "helper"])
+    return FakeIndex(files)
+
+
+def top(index: FakeIndex, **kw: object) -> list[str]:
+    ranked = ranked_definitions(index.files, **kw)  # type: ignore[arg-type]
+    return [index.files[p].symbols[k].scope for p, k in ranked]
+
+
+def test_definitions_referenced_from_many_files_rank_first() -> None:
+    order = top(star_repo())
+    assert order[0] == "Engine"
+    assert order.index("helper") < order.index("unused_thing")
+    assert sorted(order) == sorted(s.scope for r in star_repo().files.values() for s in r.symbols)
+
+
+def test_focus_and_question_pull_the_ranking() -> None:
+    index = star_repo()
+    plain = top(index)
+    assert plain[:3] == ["Engine", "Engine.run", "helper"]
+    # Only app0.py uses helper: leaning towards it lifts helper over Engine.run.
+    assert top(index, focus=["app0.py"])[:2] == ["Engine", "helper"]
+    # A focus file that references nothing still leaves the rest ranked as before.
+    assert top(index, focus=["lonely.py"])[:3] == plain[:3]
+    assert top(index, focus=["no/such/file.py"]) == plain
+    assert top(index, question="where is unused thing called")[0] == "unused_thing"
+    assert top(index, question="UnusedThing")[0] == "unused_thing"
+
+
+def test_generic_names_do_not_link_files() -> None:
+    files = {f"m{i}.py": record(f"m{i}.py", [("get", "function")], []) for i in range(20)}
+    files["user.py"] = record("user.py", [("User", "class")], ["get"] * 5)
+    graph = build_graph(files)
+    assert all(not e for e in graph.edges)
+    assert graph.refs[graph.paths.index("user.py")] == [("get", pytest.approx(0.1 * 5**0.5))]
+
+
+def test_ranking_is_deterministic_and_independent_of_insertion_order() -> None:
+    index = star_repo()
+    reversed_index = FakeIndex(dict(reversed(list(index.files.items()))))
+    assert top(index) == top(reversed_index)
+    assert top(index, question="engine") == top(reversed_index, question="engine")
