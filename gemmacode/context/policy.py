@@ -232,7 +232,8 @@ class ContextPolicy:
                 return self.current
             reading = reading if reading is not None else MemoryReading(source="none")
             mine = self._mine(loaded)
-            spilled = mine is not None and mine.spilled
+            # A model entirely off the GPU (vram 0) is not helped by a smaller context.
+            spilled = mine is not None and mine.spilled and mine.vram_bytes > 0
             avail = self.available(reading, loaded)
             if not self.current:
                 self._first(now, reading, avail, mine)
@@ -293,11 +294,17 @@ class ContextPolicy:
         self.current = size
         self._up_since = None
 
-    def request_done(self, num_ctx: int, load_s: float) -> None:
-        """After a request: the model is resident; the first one after a change measured the
+    def request_done(
+        self, num_ctx: int, load_s: float, loaded: Sequence[LoadedModel] | None = None
+    ) -> None:
+        """After a request: the model is resident at ``num_ctx`` (``loaded`` is the server's
+        fresh report, when it gives one); the first request after a change measured the
         reload cost."""
         with self._lock:
             self._last_used = self.clock()
+            # What /api/ps said before the request is stale now (the request may have
+            # reloaded the model): keep only a fresh report, else estimate our own share.
+            self._loaded = tuple(loaded) if loaded is not None else ()
             last = self.changes[-1] if self.changes else None
             if last is not None and last.after == num_ctx and last.load_s is None:
                 last.load_s = load_s

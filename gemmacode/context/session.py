@@ -194,6 +194,9 @@ class ModelSession:
                 async for event in events:
                     if isinstance(event, Final):
                         event = self._finish(event, request, raw, shared)
+                        if self.policy is not None:
+                            fresh = None if self.policy.pinned else await self._loaded()
+                            self.policy.request_done(budget.num_ctx, event.load_s, fresh)
                     yield event
             finally:
                 aclose = getattr(events, "aclose", None)
@@ -217,8 +220,6 @@ class ModelSession:
             raw=raw, final=final, num_ctx=num_ctx, shared_raw=shared, exact=self._exact(request)
         )
         self.last_calibration = result
-        if self.policy is not None:
-            self.policy.request_done(num_ctx, final.load_s)
         changes: dict[str, Any] = {}
         if final.num_ctx is None:
             changes["num_ctx"] = num_ctx

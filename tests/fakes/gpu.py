@@ -178,6 +178,24 @@ class Rig:
         self.sent.append((self.clock(), request.options.num_ctx, raw))
         return final
 
+    async def drive(
+        self, until_s: float, every_s: float, make_parts: Callable[[int], list[Part]]
+    ) -> list[int]:
+        """Sample the monitor every second (as its thread would) and send a request every
+        ``every_s`` seconds until ``until_s``; returns the num_ctx of each request."""
+        sizes: list[int] = []
+        next_request = self.clock()
+        n = 0
+        while self.clock() < until_s:
+            self.monitor.sample()
+            if self.clock() >= next_request:
+                await self.ask(make_parts(n))
+                sizes.append(self.sent[-1][1])
+                n += 1
+                next_request += every_s
+            self.clock.advance(1.0)
+        return sizes
+
 
 def build_rig(
     timeline: Sequence[tuple[float, int | None]],
