@@ -21,6 +21,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "map": ("gemmacode.commands.map_cmd", "print a ranked outline of the repository"),
     "chunks": ("gemmacode.commands.chunks_cmd", "split a file into syntax-aware chunks"),
     "config": ("gemmacode.commands.config_cmd", "show the settings in force and where from"),
+    "models": (
+        "gemmacode.commands.models_cmd",
+        "list Ollama models and whether they fit the GPU; pull; recommend one",
+    ),
+    "modelfile": ("gemmacode.commands.modelfile_cmd", "write a Modelfile for `ollama create`"),
 }
 
 

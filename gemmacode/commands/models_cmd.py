@@ -1,0 +1,300 @@
+"""``gemmacode models``: installed Ollama models and whether each fits the GPU, ``models pull
+NAME`` with a progress bar, and ``models recommend`` for the GPU actually present.
+
+Fit is judged from a memory reading (local NVML; a remote server's GPU is invisible here) as
+weights plus the KV cache for a useful context plus the configured margin, against the free
+memory now (plus what the model itself already holds when loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+from typing import IO, Any
+
+from gemmacode.backends.base import LoadedModel, ModelInfo
+from gemmacode.commands.common import add_model_flags, add_root_flag, settings_for
+from gemmacode.config import Settings
+from gemmacode.errors import GemmacodeError, UsageError
+from gemmacode.gpu.reading import MemoryReading
+
+HELP = "list installed Ollama models, pull one, or get a recommendation for this GPU"
+GB = 1_000_000_000
+GIB = 1024**3
+MIB = 1024**2
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "action",
+        nargs="?",
+        default="list",
+        choices=["list", "pull", "recommend"],
+        help="list (default), pull NAME, or recommend",
+    )
+    p.add_argument("name", nargs="?", default=None, help="the model to pull, e.g. gemma4:e4b")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--vram",
+        type=float,
+        default=None,
+        metavar="GIB",
+        help="recommend for a GPU with this much memory (e.g. a remote server's)",
+    )
+    p.add_argument("--edge", action="store_true", help="recommend for an edge or IoT device")
+    add_root_flag(p)
+    add_model_flags(p)
+
+
+def read_memory(settings: Settings, host: str) -> MemoryReading:
+    """One reading from where the context policy would read (NVML, else RAM; remote: none)."""
+    from gemmacode.gpu.monitor import choose_source
+
+    ollama = dataclasses.replace(
+        settings, backend=dataclasses.replace(settings.backend, kind="ollama")
+    )
+    source = choose_source(ollama, host=host)
+    try:
+        return source.read()
+    finally:
+        source.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from gemmacode.backends.ollama import OllamaBackend
+
+    if args.action == "pull" and not args.name:
+        raise UsageError(
+            "`models pull` needs a model name", "e.g. gemmacode models pull gemma4:e4b"
+        )
+    if args.action != "pull" and args.name:
+        raise UsageError(f"`models {args.action}` takes no model name", "drop the extra argument")
+    _, settings = settings_for(args)
+    backend = OllamaBackend(settings.backend.host or None, timeout_s=settings.backend.timeout_s)
+
+    async def go() -> int:
+        try:
+            if args.action == "pull":
+                return await _pull(backend, args.name, sys.stdout, sys.stderr)
+            if args.action == "recommend":
+                return await _recommend(backend, settings, args)
+            return await _list(backend, settings, args.json)
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(go())
+
+
+# --- list --------------------------------------------------------------------------------
+
+
+def _fit(
+    info: ModelInfo, loaded: LoadedModel | None, reading: MemoryReading, settings: Settings
+) -> dict[str, Any]:
+    """Whether ``info`` fits the free GPU memory, and the largest context that does."""
+    from gemmacode.backends.recommend import MIN_USEFUL_CTX, largest_ctx
+    from gemmacode.context.kvcache import kv_cache_bytes
+
+    if reading.source != "nvml":
+        why = "remote GPU, not visible here" if reading.source != "system-ram" else "no GPU"
+        return {"fits": None, "max_ctx": None, "text": why}
+    ctx = settings.context.num_ctx or MIN_USEFUL_CTX
+    available = reading.free + (loaded.vram_bytes if loaded else 0)
+    margin = settings.context.vram_margin_mib * MIB
+    kv_type = settings.context.kv_cache_type
+    if info.kv is None:
+        fits = info.size_bytes + margin <= available
+        return {
+            "fits": fits,
+            "max_ctx": None,
+            "text": "weights fit, KV size unknown" if fits else "no",
+        }
+    need = info.size_bytes + kv_cache_bytes(info.kv, ctx, kv_type=kv_type) + margin
+    if need > available:
+        return {
+            "fits": False,
+            "max_ctx": 0,
+            "text": f"no: needs {need / GB:.1f} GB at {ctx // 1024}K, "
+            f"{available / GIB:.1f} GiB free",
+        }
+    top = largest_ctx(
+        info.size_bytes, info.kv, available, max_ctx=info.context_length or 262144,
+        kv_type=kv_type, margin=margin,
+    )  # fmt: skip
+    return {"fits": True, "max_ctx": top, "text": f"yes, up to {top // 1024}K context"}
+
+
+async def _describe_all(backend: Any, models: list[ModelInfo]) -> list[ModelInfo]:
+    async def one(m: ModelInfo) -> ModelInfo:
+        try:
+            return await backend.describe(m.name)  # type: ignore[no-any-return]
+        except GemmacodeError:
+            return m  # listed but not describable: fit judged from weights alone
+
+    return list(await asyncio.gather(*(one(m) for m in models)))
+
+
+async def _list(backend: Any, settings: Settings, as_json: bool) -> int:
+    models = await backend.list_models()
+    loaded = {m.name: m for m in await backend.ps()}
+    infos = await _describe_all(backend, models)
+    reading = read_memory(settings, backend.host)
+    rows = []
+    for info in infos:
+        lm = loaded.get(info.name)
+        rows.append((info, lm, _fit(info, lm, reading, settings)))
+    if as_json:
+        print(json.dumps(_list_json(backend.host, reading, rows), indent=2))
+        return 0
+    print(f"Ollama at {backend.host}; {reading.summary()}")
+    if not rows:
+        print("no models installed; try: gemmacode models recommend")
+        return 0
+    table = [("NAME", "SIZE", "PARAMS", "QUANT", "LOADED", "FITS THE GPU")]
+    for info, lm, fit in rows:
+        table.append(
+            (
+                info.name,
+                f"{info.size_bytes / GB:.1f} GB",
+                info.parameter_size or "-",
+                info.quantization or "-",
+                _loaded_text(lm),
+                fit["text"],
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def _loaded_text(lm: LoadedModel | None) -> str:
+    if lm is None:
+        return "-"
+    share = 100 * lm.vram_bytes // lm.size_bytes if lm.size_bytes else 0
+    where = f"{share}% GPU" if lm.spilled else "100% GPU"
+    return f"{lm.context_length // 1024}K ctx, {where}"
+
+
+def _list_json(host: str, reading: MemoryReading, rows: list[Any]) -> dict[str, Any]:
+    return {
+        "host": host,
+        "memory": {
+            "source": reading.source,
+            "total": reading.total,
+            "free": reading.free,
+            "note": reading.note,
+        },
+        "models": [
+            {
+                "name": info.name,
+                "size_bytes": info.size_bytes,
+                "family": info.family,
+                "parameter_size": info.parameter_size,
+                "quantization": info.quantization,
+                "context_length": info.context_length,
+                "loaded": None
+                if lm is None
+                else {
+                    "size_bytes": lm.size_bytes,
+                    "vram_bytes": lm.vram_bytes,
+                    "context_length": lm.context_length,
+                    "spilled": lm.spilled,
+                    "expires_at": lm.expires_at,
+                },
+                "fits": fit["fits"],
+                "max_ctx": fit["max_ctx"],
+            }
+            for info, lm, fit in rows
+        ],
+    }
+
+
+# --- pull --------------------------------------------------------------------------------
+
+
+async def _pull(backend: Any, name: str, out: IO[str], err: IO[str]) -> int:
+    """Stream the pull: a redrawn bar on a terminal, one line per new status when piped."""
+    tty = err.isatty()
+    last_status = ""
+    bar_open = False
+    async for p in backend.pull(name):
+        if tty and p.fraction is not None:
+            width = 30
+            done = int(p.fraction * width)
+            err.write(
+                f"\r{p.status}: [{'#' * done}{'.' * (width - done)}] {p.fraction:4.0%} "
+                f"{p.completed / GB:.2f}/{p.total / GB:.2f} GB"
+            )
+            err.flush()
+            bar_open = True
+            last_status = p.status
+            continue
+        if p.status != last_status:
+            if bar_open:
+                err.write("\n")
+                bar_open = False
+            print(p.status, file=out, flush=True)
+            last_status = p.status
+    if bar_open:
+        err.write("\n")
+    print(f"pulled {name}; use it with: gemmacode review --model {name}", file=out)
+    return 0
+
+
+# --- recommend ---------------------------------------------------------------------------
+
+
+async def _recommend(backend: Any, settings: Settings, args: argparse.Namespace) -> int:
+    from gemmacode.backends.recommend import recommend
+    from gemmacode.errors import ServerUnreachableError
+
+    if args.vram is not None:
+        if args.vram <= 0:
+            raise UsageError(
+                f"--vram {args.vram:g} is not a memory size", "give GiB, e.g. --vram 8"
+            )
+        given = int(args.vram * GIB)
+        reading = MemoryReading("nvml", total=given, free=given, note="from --vram")
+    else:
+        reading = read_memory(settings, backend.host)
+    if reading.source == "none" and not args.edge:
+        raise UsageError(
+            f"cannot see the GPU of the model server ({reading.note})",
+            "give its memory, e.g. gemmacode models recommend --vram 12",
+        )
+    rec = recommend(
+        reading.total if reading.source == "nvml" else None,
+        edge=args.edge,
+        kv_type=settings.context.kv_cache_type,
+        margin=settings.context.vram_margin_mib * MIB,
+    )
+    try:
+        installed: bool | None = rec.model in {m.name for m in await backend.list_models()}
+    except ServerUnreachableError:
+        installed = None
+    if args.json:
+        payload = dataclasses.asdict(rec)
+        payload.update(
+            gpu={"source": reading.source, "total": reading.total, "free": reading.free},
+            installed=installed,
+        )
+        print(json.dumps(payload, indent=2))
+        return 0
+    gpu = reading.gpus[0].name if reading.gpus else ""
+    print(f"memory: {reading.summary()}" + (f" [{gpu}]" if gpu else ""))
+    print(f"recommended: {rec.model}: {rec.reason}")
+    if rec.alternative:
+        print(f"alternative: {rec.alternative}: {rec.alternative_reason}")
+    for note in rec.notes:
+        print(f"note: {note}")
+    if installed is None:
+        print(f"the Ollama server at {backend.host} is not running; start it, then pull")
+    elif installed:
+        print(f"{rec.model} is installed")
+    else:
+        print(f"install it with: gemmacode models pull {rec.model}")
+    return 0
