@@ -1,0 +1,306 @@
+"""``gemmacode review``: review a file, range, symbol, folder, or the staged/working/range
+changes, streaming the review as it arrives, then the findings (human, ``--json`` or
+``--sarif``) and an exit code against ``--fail-on``.
+
+``--explain-context`` prints exactly what would be sent (every part, its token count, what
+was left out and why, ``num_ctx`` and the budget) without calling a model; with a pinned
+``--num-ctx`` it needs no server at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gemmacode.commands.common import add_model_flags, settings_for
+from gemmacode.config import Settings
+from gemmacode.errors import BackendError, UsageError
+
+if TYPE_CHECKING:
+    from gemmacode.review.engine import ReviewResult, Session
+    from gemmacode.review.targets import CodeTarget, DiffTarget, DirTarget
+
+HELP = "review a file, line range, symbol, folder, or staged/working/revision changes"
+FOCUS = ("security", "bugs", "performance", "style")
+FAIL_ON = ("critical", "high", "medium", "low", "info", "never")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "target",
+        nargs="?",
+        help="PATH, PATH:START-END, PATH::Class.method or a folder (default: --staged)",
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--staged", action="store_true", help="the staged changes (the index)")
+    which.add_argument("--working", action="store_true", help="unstaged working-tree changes")
+    which.add_argument("--diff", metavar="RANGE", help="a revision range, e.g. main...HEAD")
+    p.add_argument("--focus", action="append", choices=FOCUS, help="what to look at (repeatable)")
+    p.add_argument(
+        "--extra", action="store_true", help="add the project's review.extra_instructions"
+    )
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="findings as JSON on stdout")
+    fmt.add_argument("--sarif", action="store_true", help="findings as SARIF 2.1.0 on stdout")
+    p.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default=None,
+        help="exit 1 when a finding is at least this severe (default: review.fail_on, high)",
+    )
+    p.add_argument(
+        "--explain-context",
+        action="store_true",
+        help="print exactly what would be sent, without calling the model",
+    )
+    p.add_argument(
+        "--no-prose",
+        action="store_true",
+        help="skip the streamed review; only the constrained findings pass (hooks, CI)",
+    )
+    add_model_flags(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_run(args))
+
+
+def _progress(text: str) -> None:
+    print(f"gemmacode: {text}", file=sys.stderr, flush=True)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def open_index_quietly(root: Path, settings: Settings) -> Any:
+    """The repository index, or None outside a git repository or when it cannot be built
+    (reviews then go without related definitions or a repo map)."""
+    if not (root / ".git").exists():
+        return None
+    from gemmacode.errors import GemmacodeError
+    from gemmacode.index.indexer import open_index
+
+    try:
+        return open_index(root, settings.index, progress=sys.stderr.isatty())
+    except GemmacodeError as err:
+        _progress(f"continuing without the index: {err}")
+        return None
+
+
+async def make_session(settings: Settings, *, offline_ok: bool) -> tuple[Session, Any, str]:
+    """A prepared model session (and its backend, to close). With ``offline_ok`` (explain
+    mode), a pinned num_ctx needs no server, and an unreachable one falls back to planning
+    at the smallest context size, with a note saying so."""
+    from gemmacode.review.engine import PlanningSession
+
+    ctx = settings.context
+    if offline_ok and ctx.num_ctx:
+        return _planning(settings, ctx.num_ctx), None, "num_ctx pinned"
+    from gemmacode.backends.factory import make_backend
+    from gemmacode.context.session import ModelSession
+
+    backend = make_backend(settings)
+    monitor = None
+    if not ctx.num_ctx:
+        from gemmacode.gpu.monitor import GpuMonitor, choose_source
+
+        monitor = GpuMonitor(choose_source(settings, host=settings.backend.host))
+    session = ModelSession(backend, settings, monitor=monitor)
+    try:
+        await session.prepare()
+    except BackendError as err:
+        await backend.aclose()
+        if monitor is not None:
+            monitor.close()
+        if not offline_ok:
+            raise
+        fallback: PlanningSession = _planning(settings, ctx.min_ctx)
+        return fallback, None, f"no model server ({err.message}): assuming num_ctx {ctx.min_ctx}"
+    how = "num_ctx pinned" if ctx.num_ctx else "num_ctx from the context policy"
+    return session, (backend, monitor), how
+
+
+def _planning(settings: Settings, num_ctx: int) -> Any:
+    from gemmacode.config import user_cache_dir
+    from gemmacode.review.engine import PlanningSession
+    from gemmacode.tokens import CalibrationStore
+
+    model = settings.backend.model
+    factor = CalibrationStore(user_cache_dir() / "calibration.json").factor(model)
+    reserve = min(settings.sampling.num_predict, num_ctx // 2)
+    return PlanningSession(model, num_ctx, reserve, settings.context.token_margin, factor)
+
+
+async def close_session(handles: Any) -> None:
+    if handles is None:
+        return
+    backend, monitor = handles
+    await backend.aclose()
+    if monitor is not None:
+        monitor.close()
+
+
+def _map_text(index: Any, session: Session, settings: Settings, focus: list[str]) -> str:
+    if index is None:
+        return ""
+    from gemmacode.index.repomap import build_map
+
+    tokens = min(settings.map.tokens, session.budget().prompt_tokens // 6)
+    if tokens < 64:
+        return ""
+    return "Repository outline:\n" + build_map(index, session.counter, tokens, focus=focus).text
+
+
+def explain_text(doc: dict[str, Any], how: str) -> str:
+    """The human form of :func:`gemmacode.review.engine.explain_plan`."""
+    out = [
+        f"model {doc['model']}: num_ctx {doc['num_ctx']} ({how}), answer reserve "
+        f"{doc['num_predict']}, margin {doc['margin_tokens']}, prompt budget "
+        f"{doc['prompt_budget']} tokens",
+        f"passes: {doc['passes']}",
+    ]
+    reqs = doc["requests"]
+    if not reqs:
+        out.append("nothing would be sent")
+    for item in doc["left_out"]:
+        out.append(f"left out: {item['what']} ({item['why']})")
+    for i, req in enumerate(reqs, 1):
+        share = 100 * req["total_tokens"] / max(1, doc["prompt_budget"])
+        out.append(
+            f"request {i} of {len(reqs)}: {req['total_tokens']} tokens ({share:.0f}% of the budget)"
+        )
+        for part in req["parts"]:
+            out.append(f"  {part['name']:<12} {part['tokens']:>7} tokens  ({part['role']})")
+        for d in req["dropped"]:
+            out.append(f"  dropped {d['part']}: {d['why']}")
+        for s in req["shrunk"]:
+            out.append(f"  shrunk {s['part']}: {s['before']} -> {s['after']} tokens")
+        files = ", ".join(
+            f"{f} " + " ".join(f"{a}-{b}" for a, b in rs) for f, rs in req["files"].items()
+        )
+        if files:
+            out.append(f"  lines shown: {files}")
+    for i, req in enumerate(reqs, 1):
+        out.append(f"\n===== request {i} of {len(reqs)}, exactly as sent =====")
+        for part in req["parts"]:
+            out.append(f"----- {part['name']} ({part['tokens']} tokens, {part['role']}) -----")
+            out.append(part["text"].rstrip("\n"))
+    return "\n".join(out) + "\n"
+
+
+def _sources(
+    target: CodeTarget | DirTarget | DiffTarget, result: ReviewResult, root: Path
+) -> dict[str, str]:
+    """The text each finding's lines refer to, for the excerpts."""
+    from gemmacode.review.targets import CodeTarget, DiffTarget
+
+    if isinstance(target, CodeTarget):
+        return {target.path: target.text}
+    out: dict[str, str] = {}
+    for path in {f.file for f in result.findings}:
+        text: str | None
+        if isinstance(target, DiffTarget):
+            text = target.new_text(path)
+        else:
+            try:
+                text = (root / path).read_text("utf-8", "replace")
+            except OSError:
+                text = None
+        if text is not None:
+            out[path] = text
+    return out
+
+
+def emit_findings(args: argparse.Namespace, result: ReviewResult, sources: dict[str, str]) -> None:
+    from gemmacode import __version__
+    from gemmacode.review.render import render_human, render_json
+
+    if args.json:
+        _write(render_json(result))
+    elif args.sarif:
+        from gemmacode.review.sarif import to_sarif
+
+        doc = to_sarif(result.findings, tool_version=__version__, model=result.model)
+        _write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    else:
+        import os
+
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        _write("\n" + render_human(result.findings, sources=sources, color=color))
+        for note in result.notes:
+            _progress(note)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from gemmacode.review.engine import (
+        ReviewOptions,
+        ReviewResult,
+        explain_plan,
+        plan_target,
+        review_plan,
+    )
+    from gemmacode.review.render import exit_code_for
+    from gemmacode.review.targets import DiffTarget, resolve_target
+
+    cwd = Path.cwd()
+    root, settings = settings_for(args)
+    fail_on = args.fail_on or settings.review.fail_on
+    focus = list(args.focus or settings.review.focus)
+    extra = ""
+    if args.extra:
+        extra = settings.review.extra_instructions
+        if not extra.strip():
+            raise UsageError(
+                "--extra was given but review.extra_instructions is empty",
+                "set extra_instructions under [review] in .gemmacode.toml",
+            )
+    staged = args.staged or (args.target is None and not args.working and args.diff is None)
+    index = None
+    if args.target and "::" in args.target:
+        index = open_index_quietly(root, settings)
+    target = resolve_target(
+        args.target, cwd=cwd, staged=staged, working=args.working, diff=args.diff, index=index
+    )
+    if isinstance(target, DiffTarget) and not target.files:
+        _progress(f"nothing to review: no {target.label}")
+        if args.json or args.sarif:
+            emit_findings(args, ReviewResult([], "", [], settings.backend.model, []), {})
+        return 0
+    if index is None:
+        index = open_index_quietly(root, settings)
+    opts = ReviewOptions(
+        focus=focus,
+        extra=extra,
+        prose=not args.no_prose,
+        on_text=None if (args.json or args.sarif) else _write,
+        on_progress=_progress,
+    )
+    session, handles, how = await make_session(settings, offline_ok=args.explain_context)
+    try:
+        if not isinstance(target, DiffTarget):
+            paths = [target.path]
+            opts.map_text = _map_text(index, session, settings, paths)
+        plan, label = plan_target(
+            target,
+            session,
+            opts,
+            root=root,
+            index=index,
+            max_file_bytes=settings.index.max_file_bytes,
+        )
+        if args.explain_context:
+            doc = explain_plan(session, plan, label, opts)
+            doc["num_ctx_source"] = how
+            _write(json.dumps(doc, indent=2) + "\n" if args.json else explain_text(doc, how))
+            return 0
+        result = await review_plan(session, plan, label, opts)
+    finally:
+        await close_session(handles)
+    emit_findings(args, result, _sources(target, result, root))
+    return exit_code_for(result.findings, fail_on)

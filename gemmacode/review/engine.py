@@ -1,0 +1,493 @@
+"""The review engine: packed code in, anchored findings out, through one model session.
+
+Every request is a list of parts in a stable order (system, repo map, related code, the code,
+the instruction), fitted by the session with ``budget.fit`` so nothing is sent over
+``num_ctx``; requests of one review share that prefix, so the server's prompt cache helps.
+
+Reliability with small models comes from two passes per request: a streamed prose review the
+user reads, then a constrained extraction pass (``json_schema=FINDINGS_SCHEMA``: Ollama's
+``format``, a llama.cpp grammar on the embedded and OpenAI-compatible backends) whose answer
+goes through the tolerant parser with repair as a safety net. ``prose=False`` (``--no-prose``,
+for hooks and CI) does only the constrained pass. Findings are then anchored to the lines the
+request really showed; the rest are dropped or re-anchored with a note. Work larger than one
+request is reviewed unit by unit (``chunk i of n``) and merged by a final pass, or by the
+deterministic de-duplication when the merge pass would not fit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from gemmacode.backends.base import Delta, Event, Final
+from gemmacode.context.budget import MESSAGE_OVERHEAD, Budget, Fitted, Part, fit
+from gemmacode.errors import ContextOverflowError
+from gemmacode.review import prompts
+from gemmacode.review.findings import FINDINGS_SCHEMA, Finding
+from gemmacode.review.packing import (
+    Plan,
+    RelatedIndex,
+    Unit,
+    bin_sections,
+    code_sections,
+    pack_code,
+    pack_diff,
+    pack_files,
+)
+from gemmacode.review.targets import CodeTarget, DiffTarget, DirTarget
+from gemmacode.tokens import Counter, TokenCounter
+
+# Reserve for the longest instruction label ("..., part 999 of 999") when sizing code.
+_LABEL_SLACK = 24
+
+
+class Session(Protocol):
+    """What the engine needs from :class:`gemmacode.context.session.ModelSession`."""
+
+    @property
+    def counter(self) -> Counter: ...
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def num_ctx(self) -> int: ...
+
+    def budget(self, num_predict: int | None = None) -> Budget: ...
+
+    def explain(self, parts: list[Part], num_predict: int | None = None) -> Fitted: ...
+
+    def stream(
+        self,
+        parts: list[Part],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        num_predict: int | None = None,
+    ) -> AsyncIterator[Event]: ...
+
+
+@dataclass
+class ReviewResult:
+    findings: list[Finding]
+    prose: str
+    finals: list[Final]
+    model: str
+    notes: list[str]
+
+
+@dataclass
+class ReviewOptions:
+    """How to review: focus areas, project instructions, passes, and where output goes."""
+
+    focus: Sequence[str] = ()
+    extra: str = ""  # the project's review.extra_instructions, only when --extra is given
+    prose: bool = True
+    on_text: Callable[[str], None] | None = None  # streamed prose, as it arrives
+    on_progress: Callable[[str], None] | None = None  # "chunk i of n"
+    map_text: str = ""  # repo map for the shared prefix, "" for none
+    env: Mapping[str, str] | None = None  # where prompt overrides are looked up
+
+
+@dataclass
+class Request:
+    """One planned request: its parts and the unit it reviews."""
+
+    unit: Unit
+    label: str
+    parts: list[Part] = field(default_factory=list)
+
+
+def system_part(opts: ReviewOptions) -> Part:
+    return Part("system", prompts.render("system", opts.env), role="system", priority=100)
+
+
+def instruction(kind: str, label: str, opts: ReviewOptions) -> Part:
+    name = "review_diff" if kind == "diff" else "review_file"
+    text = prompts.render(
+        name,
+        opts.env,
+        target=label,
+        focus=prompts.focus_text(opts.focus),
+        extra=prompts.extra_text(opts.extra),
+    )
+    return Part("instruction", text, priority=100)
+
+
+def extract_instruction(label: str, unit: Unit, opts: ReviewOptions, *, after_prose: bool) -> Part:
+    if after_prose:
+        lead = "List every problem from the review above."
+    else:
+        lead = (
+            f"Review the code above ({label}) and list its real problems: bugs, security "
+            "holes, crashes, wrong error handling, resource leaks, races, slow code."
+            + prompts.focus_text(opts.focus)
+            + prompts.extra_text(opts.extra)
+        )
+    text = prompts.render("extract", opts.env, lead=lead, example_file=unit.default_file or "a.py")
+    return Part("extract", text, priority=100)
+
+
+def code_budget(session: Session, kind: str, label: str, opts: ReviewOptions) -> int:
+    """Tokens left for code (and related code) in one request after the fixed parts."""
+    counter = session.counter
+    budget = session.budget()
+    last = (
+        instruction(kind, label, opts)
+        if opts.prose
+        else extract_instruction(label, Unit(kind, "", 0, {}, ""), opts, after_prose=False)
+    )
+    fixed = [system_part(opts), last]
+    if opts.map_text:
+        fixed.append(Part("map", opts.map_text))
+    used = sum(counter.count(p.text) + MESSAGE_OVERHEAD for p in fixed)
+    # code, related code and the name list are parts too
+    free = budget.prompt_tokens - used - 3 * MESSAGE_OVERHEAD - counter.count(" " * _LABEL_SLACK)
+    if free < 64:
+        raise ContextOverflowError(
+            f"num_ctx {budget.num_ctx} leaves only {max(free, 0)} tokens for code after the "
+            f"prompt and the answer reserve ({budget.num_predict})",
+            "raise --num-ctx or lower sampling.num_predict",
+        )
+    return free
+
+
+def unit_parts(unit: Unit, label: str, opts: ReviewOptions, *, extraction: str = "") -> list[Part]:
+    """The parts of one request, in the stable order that lets the prompt cache help."""
+    parts = [system_part(opts)]
+    if opts.map_text:
+        parts.append(Part("map", opts.map_text, required=False, priority=1))
+    if unit.related:
+        parts.append(Part("related", unit.related, required=False, priority=2))
+    if unit.names:
+        parts.append(Part("names", unit.names, required=False, priority=3))
+    parts.append(
+        Part("code", unit.code, shrinkable=True, priority=5, min_tokens=min(64, unit.code_tokens))
+    )
+    if extraction:  # the extraction pass after a prose pass
+        parts.append(
+            Part(
+                "review",
+                "Your review:\n" + extraction,
+                shrinkable=True,
+                priority=6,
+                min_tokens=32,
+            )
+        )
+        parts.append(extract_instruction(label, unit, opts, after_prose=True))
+    elif opts.prose:
+        parts.append(instruction(unit.kind, label, opts))
+    else:
+        parts.append(extract_instruction(label, unit, opts, after_prose=False))
+    return parts
+
+
+def plan_requests(plan: Plan, label: str, opts: ReviewOptions) -> list[Request]:
+    n = len(plan.units)
+    out: list[Request] = []
+    for i, unit in enumerate(plan.units, 1):
+        part_label = label if n == 1 else f"{label}, part {i} of {n}"
+        out.append(Request(unit, part_label, unit_parts(unit, part_label, opts)))
+    return out
+
+
+async def _collect(
+    session: Session,
+    parts: list[Part],
+    *,
+    json_schema: dict[str, Any] | None,
+    on_text: Callable[[str], None] | None,
+) -> tuple[str, Final | None]:
+    pieces: list[str] = []
+    final: Final | None = None
+    async for event in session.stream(parts, json_schema=json_schema):
+        if isinstance(event, Delta):
+            pieces.append(event.text)
+            if on_text is not None:
+                on_text(event.text)
+        elif isinstance(event, Final):
+            final = event
+    return "".join(pieces), final
+
+
+def _final_notes(final: Final | None, what: str) -> list[str]:
+    if final is None:
+        return [f"{what}: the stream ended without metrics"]
+    notes = []
+    if final.truncated:
+        notes.append(f"{what}: the server cut the prompt (fewer prompt tokens than sent)")
+    if final.done_reason == "length":
+        notes.append(f"{what}: the answer hit the num_predict limit and may be cut short")
+    return notes
+
+
+def _anchor(
+    findings: list[Finding], ranges: Mapping[str, Sequence[tuple[int, int]]], notes: list[str]
+) -> list[Finding]:
+    from gemmacode.review.anchor import anchor
+
+    kept, dropped = anchor(findings, ranges)
+    for f, why in dropped:
+        notes.append(f"dropped a finding at {f.file}:{f.line} ({why}): {f.message[:80]}")
+    return kept
+
+
+async def review_request(
+    session: Session, request: Request, opts: ReviewOptions
+) -> tuple[list[Finding], str, list[Final], list[str]]:
+    """Run one request (prose then extraction, or extraction alone); anchored findings."""
+    from gemmacode.review.parse import parse_findings
+
+    unit, finals, notes, prose = request.unit, [], [], ""
+    parts = request.parts
+    if opts.prose:
+        prose, final = await _collect(session, parts, json_schema=None, on_text=opts.on_text)
+        if opts.on_text is not None and prose and not prose.endswith("\n"):
+            opts.on_text("\n")
+        finals += [final] if final else []
+        notes += _final_notes(final, request.label)
+        parts = unit_parts(unit, request.label, opts, extraction=prose or "No problems found.")
+    raw, final = await _collect(session, parts, json_schema=FINDINGS_SCHEMA, on_text=None)
+    finals += [final] if final else []
+    notes += _final_notes(final, f"{request.label} (findings)")
+    parsed = parse_findings(raw, default_file=unit.default_file)
+    if parsed.repaired:
+        notes.append(f"{request.label}: repaired malformed findings JSON")
+    notes += [f"{request.label}: {err}" for err in parsed.errors]
+    return _anchor(list(parsed.findings), unit.ranges, notes), prose, finals, notes
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    from gemmacode.review.anchor import dedupe
+
+    return list(dedupe(findings))
+
+
+async def merge_findings(
+    session: Session,
+    findings: list[Finding],
+    ranges: Mapping[str, Sequence[tuple[int, int]]],
+    label: str,
+    opts: ReviewOptions,
+    notes: list[str],
+    finals: list[Final],
+) -> list[Finding]:
+    """The reduce step: a merge pass when it fits, else (or on failure) deterministic dedupe."""
+    from gemmacode.review.parse import parse_findings
+
+    if len(findings) < 2:
+        return findings
+    payload = json.dumps({"findings": [f.to_dict() for f in findings]}, ensure_ascii=False)
+    text = prompts.render("merge", opts.env, target=label, findings=payload)
+    parts = [system_part(opts), Part("merge", text)]
+    try:
+        session.explain(parts)
+    except ContextOverflowError:
+        notes.append("merged findings without a model pass: the merge prompt does not fit")
+        return _dedupe(findings)
+    raw, final = await _collect(session, parts, json_schema=FINDINGS_SCHEMA, on_text=None)
+    finals += [final] if final else []
+    notes += _final_notes(final, "merge pass")
+    parsed = parse_findings(raw)
+    merged = _anchor(list(parsed.findings), ranges, notes)
+    if not merged:
+        notes.append("the merge pass returned no usable findings: merged deterministically")
+        return _dedupe(findings)
+    return _dedupe(merged)
+
+
+async def review_plan(
+    session: Session, plan: Plan, label: str, opts: ReviewOptions
+) -> ReviewResult:
+    """Review every unit of ``plan`` in order (map), then merge the findings (reduce)."""
+    requests = plan_requests(plan, label, opts)
+    result = ReviewResult([], "", [], session.model_name, [])
+    result.notes += [f"not reviewed: {what} ({why})" for what, why in plan.left_out]
+    prose: list[str] = []
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    for i, request in enumerate(requests, 1):
+        if len(requests) > 1 and opts.on_progress is not None:
+            opts.on_progress(f"chunk {i} of {len(requests)}")
+        found, text, finals, notes = await review_request(session, request, opts)
+        result.findings += found
+        result.finals += finals
+        result.notes += notes
+        if text:
+            prose.append(text)
+        for path, rs in request.unit.ranges.items():
+            ranges.setdefault(path, []).extend(rs)
+    if len(requests) > 1:
+        result.findings = await merge_findings(
+            session, result.findings, ranges, label, opts, result.notes, result.finals
+        )
+    result.prose = "\n\n".join(prose)
+    return result
+
+
+async def review_snippet(
+    session: Session,
+    *,
+    path: str,
+    text: str,
+    language: str,
+    focus: Sequence[str] = (),
+    first_line: int = 1,
+    on_text: Callable[[str], None] | None = None,
+    prose: bool = True,
+) -> ReviewResult:
+    """Review one piece of code whose first line is ``first_line`` of ``path``.
+
+    Used by the eval harness and the TUI; chunked and merged when it is larger than one
+    request. ``prose=False`` runs only the constrained findings pass.
+    """
+    from gemmacode.index.chunker import chunk_text
+
+    opts = ReviewOptions(focus=focus, prose=prose, on_text=on_text)
+    budget = code_budget(session, "file", path, opts)
+    sections = code_sections(path, text, language, first_line, session.counter, budget, chunk_text)
+    plan = bin_sections("file", sections, session.counter, budget)
+    return await review_plan(session, plan, path, opts)
+
+
+def explain_plan(session: Session, plan: Plan, label: str, opts: ReviewOptions) -> dict[str, Any]:
+    """Exactly what a review would send, without calling a model (for --explain-context)."""
+    requests = plan_requests(plan, label, opts)
+    passes = "prose then findings per request" if opts.prose else "findings only per request"
+    if len(requests) > 1:
+        passes += ", then a merge pass"
+    return explain_requests(session, requests, passes, plan.left_out)
+
+
+def explain_requests(
+    session: Session,
+    requests: Sequence[Request],
+    passes: str,
+    left_out: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """Budget, parts, token counts, drops and cuts of each request, as a JSON-able dict."""
+    budget = session.budget()
+    out: dict[str, Any] = {
+        "model": session.model_name,
+        "num_ctx": budget.num_ctx,
+        "num_predict": budget.num_predict,
+        "margin_tokens": budget.margin_tokens,
+        "prompt_budget": budget.prompt_tokens,
+        "passes": passes,
+        "left_out": [{"what": w, "why": y} for w, y in left_out],
+        "requests": [],
+    }
+    for request in requests:
+        fitted = session.explain(request.parts)
+        out["requests"].append(
+            {
+                "label": request.label,
+                "total_tokens": fitted.total,
+                "parts": [
+                    {
+                        "name": p.name,
+                        "role": p.role,
+                        "tokens": fitted.tokens[p.name],
+                        "text": p.text,
+                    }
+                    for p in fitted.parts
+                ],
+                "dropped": [{"part": n, "why": w} for n, w in fitted.dropped],
+                "shrunk": [{"part": n, "before": b, "after": a} for n, b, a in fitted.shrunk],
+                "files": {f: [list(r) for r in rs] for f, rs in request.unit.ranges.items()},
+            }
+        )
+    return out
+
+
+class PlanningSession:
+    """A session that can plan and explain but not send: for ``--explain-context`` when no
+    server is needed (a pinned ``num_ctx``) or none answers."""
+
+    def __init__(
+        self, model_name: str, num_ctx: int, num_predict: int, margin: float, factor: float = 1.0
+    ) -> None:
+        self._model = model_name
+        self._num_ctx = num_ctx
+        self._num_predict = num_predict
+        self._margin = margin
+        self._counter = TokenCounter(factor)
+
+    @property
+    def counter(self) -> Counter:
+        return self._counter
+
+    @property
+    def model_name(self) -> str:
+        return self._model
+
+    @property
+    def num_ctx(self) -> int:
+        return self._num_ctx
+
+    def budget(self, num_predict: int | None = None) -> Budget:
+        return Budget(self._num_ctx, num_predict or self._num_predict, self._margin)
+
+    def explain(self, parts: list[Part], num_predict: int | None = None) -> Fitted:
+        return fit(parts, self.budget(num_predict), self._counter)
+
+    def stream(
+        self,
+        parts: list[Part],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        num_predict: int | None = None,
+    ) -> AsyncIterator[Event]:
+        raise RuntimeError("a PlanningSession never sends requests")
+
+
+def _read_source(path: str, root: Path, max_bytes: int) -> str | None:
+    try:
+        data = (root / path).read_bytes()
+    except OSError:
+        return None
+    if len(data) > max_bytes or b"\0" in data[:8192]:
+        return None
+    return data.decode("utf-8", "replace")
+
+
+def plan_target(
+    target: CodeTarget | DirTarget | DiffTarget,
+    session: Session,
+    opts: ReviewOptions,
+    *,
+    root: Path | None = None,
+    index: RelatedIndex | None = None,
+    max_file_bytes: int = 1024 * 1024,
+) -> tuple[Plan, str]:
+    """Pack a resolved target into requests for ``session``; returns the plan and its label."""
+    from gemmacode.index.chunker import chunk_text
+
+    counter = session.counter
+    if isinstance(target, DiffTarget):
+        from gemmacode.index.tags import extract_tags
+
+        n = len(target.files)
+        label = f"{target.label} ({n} file{'s' if n != 1 else ''})"
+        budget = code_budget(session, "diff", label, opts)
+        plan = pack_diff(target, counter=counter, budget=budget, tags_fn=extract_tags, index=index)
+        return plan, label
+    if isinstance(target, CodeTarget):
+        budget = code_budget(session, "file", target.label, opts)
+        return pack_code(target, counter=counter, budget=budget, chunker=chunk_text), target.label
+    from gemmacode.index.languages import language_for
+
+    label = f"{target.path}/ ({len(target.files)} files)"
+    budget = code_budget(session, "file", label, opts)
+    files: list[tuple[str, str, str]] = []
+    skipped: list[tuple[str, str]] = []
+    for path in target.files:
+        text = _read_source(path, root or Path.cwd(), max_file_bytes)
+        if text is None:
+            skipped.append((path, "binary, unreadable or too large"))
+        elif text.strip():
+            files.append((path, text, language_for(path)))
+    plan = pack_files(files, counter=counter, budget=budget, chunker=chunk_text)
+    plan.left_out = skipped + plan.left_out
+    return plan, label
