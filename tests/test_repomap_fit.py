@@ -122,7 +122,7 @@ def test_ranking_is_kept_on_disk_for_the_next_process(
 ) -> None:
     index = synthetic_repo(11, 40)
     first = build_map(index, COUNTER, 400, focus=["pkg/mod_3.py"], cache_dir=tmp_path)
-    assert len(list((tmp_path / "repomap").glob("*.json"))) == 1
+    assert len(list(tmp_path.glob("*.json"))) == 1
     # A fresh process: nothing in memory, and ranking again would fail loudly.
     monkeypatch.setattr(repomap, "_ranks", type(repomap._ranks)())
     monkeypatch.setattr(repomap, "_graphs", type(repomap._graphs)())
@@ -138,7 +138,7 @@ def test_ranking_is_kept_on_disk_for_the_next_process(
 def test_a_changed_file_or_a_damaged_cache_is_never_trusted(tmp_path: Path) -> None:
     index = synthetic_repo(12, 30)
     before = build_map(index, COUNTER, 400, cache_dir=tmp_path)
-    entry = next((tmp_path / "repomap").glob("*.json"))
+    entry = next(tmp_path.glob("*.json"))
     entry.write_text('{"fingerprint": "x", "order": [0, 99999]')  # torn write
     repomap._ranks.clear()
     assert build_map(index, COUNTER, 400, cache_dir=tmp_path) == before
@@ -151,6 +151,6 @@ def test_a_changed_file_or_a_damaged_cache_is_never_trusted(tmp_path: Path) -> N
     assert repomap.fingerprint(index.files) != repomap.fingerprint(synthetic_repo(12, 30).files)
     after = build_map(index, COUNTER, 400, cache_dir=tmp_path)
     assert after.tokens <= 400
-    assert len(list((tmp_path / "repomap").glob("*.json"))) == 2  # ranked anew and stored
+    assert len(list(tmp_path.glob("*.json"))) == 2  # ranked anew and stored
     shown = [s for s in after.symbols if s.file == path]
     assert all(s == old.symbols[0] for s in shown)

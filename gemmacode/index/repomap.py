@@ -76,7 +76,7 @@ def _remember(cache: OrderedDict[str, Graph], key: str, value: Graph) -> None:
 
 def _disk_path(cache_dir: Path, fp: str, persona: str) -> Path:
     key = hashlib.blake2b(f"{fp}\0{persona}".encode(), digest_size=16).hexdigest()
-    return cache_dir / "repomap" / f"{key}.json"
+    return cache_dir / f"{key}.json"
 
 
 def _load(cache_dir: Path, fp: str, persona: str, files: Mapping[str, FileRecord]) -> Ranked | None:
@@ -114,7 +114,7 @@ def _store(cache_dir: Path, fp: str, persona: str, ranked: Ranked) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        entries = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+        entries = sorted(cache_dir.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
         for old in entries[:-_DISK_ENTRIES]:
             old.unlink(missing_ok=True)
     except OSError:
@@ -162,8 +162,8 @@ def build_map(
 
     ``focus`` are repository-relative paths to lean towards (paths not in the index are
     ignored); ``question`` is free text whose identifiers, split on camelCase and
-    snake_case, pull the ranking towards the definitions they name. ``cache_dir`` keeps the
-    ranking on disk between processes.
+    snake_case, pull the ranking towards the definitions they name. ``cache_dir``, a folder
+    of the map's own, keeps rankings on disk between processes (the latest few).
     """
     if tokens <= 0:
         return RepoMap("", 0, [], [])
