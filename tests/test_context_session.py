@@ -237,3 +237,19 @@ def test_monitor_listener_feeds_the_hold(tmp_path: Path) -> None:
     asyncio.run(session.aclose())
     monitor.sample()
     assert session.policy._up_since is None
+
+
+def test_describe_reports_state_for_json_output() -> None:
+    settings = Settings()
+    settings.context.max_ctx = 131072
+    rig = build_rig(
+        [(0, 7900 * MIB), (100, 6000 * MIB)], model=E4B, total=8 * GIB, settings=settings
+    )
+    asyncio.run(rig.ask(parts()))
+    rig.clock.advance(120)
+    asyncio.run(rig.ask(parts()))
+    state = rig.session.describe()
+    assert state["model"] == "gemma4:e4b" and state["num_ctx"] == 49152
+    assert state["pinned"] is False and state["kv_from_model"] is True
+    assert [(c["from"], c["to"]) for c in state["changes"]] == [(0, 131072), (131072, 49152)]
+    assert "GPU" in state["memory"] and "free" in state["memory"]

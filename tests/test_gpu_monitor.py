@@ -20,6 +20,7 @@ from gemmacode.gpu.monitor import (
     SystemRamSource,
     choose_source,
     is_remote_host,
+    monitor_for,
 )
 from tests.fakes.gpu import GIB, FakeClock, ScriptedSource
 
@@ -252,3 +253,18 @@ def test_a_source_that_raises_is_contained() -> None:
     assert reading.source == "none" and "device vanished" in reading.note
     with pytest.raises(ValueError):
         GpuMonitor(Broken(), interval_s=0)  # type: ignore[arg-type]
+
+
+def test_monitor_for_uses_the_configured_interval_and_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings()
+    settings.gpu.poll_interval_s = 2.5
+    monitor = monitor_for(settings)
+    assert monitor.interval_s == 2.5 and not monitor.running
+    assert monitor.latest().source in ("nvml", "system-ram")
+    monitor.close()
+    monkeypatch.setenv("OLLAMA_HOST", "http://gpu-box.example:11434")
+    remote = monitor_for(settings)
+    assert isinstance(remote.source, NoSource) and "gpu-box.example" in remote.latest().note
+    remote.close()

@@ -112,6 +112,7 @@ class ModelSession:
         return self.settings.context.num_ctx or self.settings.context.min_ctx
 
     def budget(self, num_predict: int | None = None) -> Budget:
+        """The split of the current size; the answer reserve is at most half of it."""
         reserve = num_predict or self.settings.sampling.num_predict
         return Budget(
             self.num_ctx, min(reserve, self.num_ctx // 2), self.settings.context.token_margin
@@ -228,6 +229,30 @@ class ModelSession:
         if result.truncated:
             self.notes.append(result.note)
         return dataclasses.replace(final, **changes) if changes else final
+
+    def describe(self) -> dict[str, Any]:
+        """The session's state for ``--json`` output and status bars."""
+        policy = self.policy
+        reading = self.monitor.latest() if self.monitor is not None else None
+        return {
+            "model": self.model_name,
+            "num_ctx": self.num_ctx,
+            "pinned": bool(self.settings.context.num_ctx),
+            "kv_from_model": policy.kv_known if policy is not None else None,
+            "memory": reading.summary() if reading is not None else "not monitored",
+            "token_factor": round(self.counter.factor, 4),
+            "changes": [
+                {
+                    "at": c.at,
+                    "from": c.before,
+                    "to": c.after,
+                    "reason": c.reason,
+                    "load_s": c.load_s,
+                }
+                for c in (policy.changes if policy is not None else [])
+            ],
+            "notes": list(self.notes),
+        }
 
     async def aclose(self) -> None:
         """Stop feeding the policy from the monitor; the backend belongs to the caller."""

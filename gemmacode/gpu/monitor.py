@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ __all__ = [
     "SystemRamSource",
     "choose_source",
     "is_remote_host",
+    "monitor_for",
 ]
 
 Listener = Callable[[MemoryReading], None]
@@ -194,3 +196,14 @@ class GpuMonitor:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def monitor_for(settings: Settings, *, fetch_loaded: LoadedFetch | None = None) -> GpuMonitor:
+    """The monitor for this configuration (not started: readings are taken on demand).
+
+    Start it (``with monitor_for(s) as m:``) in long-lived programs such as the TUI so the
+    policy sees headroom between requests; close it when done.
+    """
+    host = settings.backend.host or os.environ.get("OLLAMA_HOST", "")
+    source = choose_source(settings, host=host, fetch_loaded=fetch_loaded)
+    return GpuMonitor(source, interval_s=settings.gpu.poll_interval_s)
