@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -361,6 +362,11 @@ class _Handler(BaseHTTPRequestHandler):
     server_fake: FakeOllama
     protocol_version = "HTTP/1.1"
     timeout = 10  # idle keep-alive connections end, so their threads do too
+
+    def setup(self) -> None:
+        super().setup()
+        # Like Ollama's Go server: no Nagle delay, so each streamed chunk leaves at once.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         return None
