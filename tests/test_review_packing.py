@@ -124,7 +124,10 @@ def test_big_diff_never_exceeds_num_ctx_and_reports_progress(
 
     def answer(request: object) -> str:
         if getattr(request, "json_schema", None):
-            return '{"findings": [{"file": "m0.py", "line": 3, "severity": "low", "category": "style", "message": "step comment"}]}'
+            return (
+                '{"findings": [{"file": "m0.py", "line": 3, "severity": "low",'
+                ' "category": "style", "message": "step comment"}]}'
+            )
         return "- m0.py line 3 [low, style]: step comment."
 
     backend = FakeBackend(answers=answer)

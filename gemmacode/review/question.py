@@ -90,9 +90,8 @@ def question_parts(
     map_builder: Callable[..., Any] | None = None,
 ) -> tuple[list[Part], list[Chunk]]:
     """The parts to send for ``question`` and the chunks chosen, within the session's budget."""
-    from gemmacode.index.languages import language_for
-
     from gemmacode.index.chunker import chunk_text
+    from gemmacode.index.languages import language_for
     from gemmacode.index.repomap import build_map
 
     chunk_fn: Callable[..., list[Chunk]] = chunker or chunk_text
