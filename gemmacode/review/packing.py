@@ -174,8 +174,8 @@ def _diff_sections(
             removed_at.setdefault(pos, []).extend(rows)
         changed = h.added_lines()
         if not changed:  # a pure deletion sits between two new-side lines
-            where = list(h.removed_before())
-            changed = [min(where) - 1, max(where)]
+            gaps = list(h.removed_before())
+            changed = [min(gaps) - 1, max(gaps)]
         start, end = h.new_range
         sym = _innermost(symbols, min(changed), max(changed)) if min(changed) >= 1 else None
         scope = ""
@@ -214,10 +214,10 @@ def _diff_sections(
                 nums.append(None)
         where = f", in {r.scope}" if r.scope else ""
         header = f"### {fd.describe()}: lines {r.start}-{r.end}{where}"
-        pieces = split_to_fit(counter, header, body, nums, budget)
-        for piece, tokens, shown in pieces:
-            a, b = (min(shown), max(shown)) if len(pieces) > 1 and shown else (r.start, r.end)
-            name = f"{fd.path} lines {a}-{b}" + (" (lines removed)" if r.low else "")
+        cuts = split_to_fit(counter, header, body, nums, budget)
+        for piece, tokens, shown in cuts:
+            lo, hi = (min(shown), max(shown)) if len(cuts) > 1 and shown else (r.start, r.end)
+            name = f"{fd.path} lines {lo}-{hi}" + (" (lines removed)" if r.low else "")
             out.append(Section(fd.path, piece, tokens, _ranges(shown), name, r.low, calls, defines))
     return out
 
