@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from gemmacode.backends.ollama import (
     ServerBusyError,
     StreamOutOfMemoryError,
     StreamTimeoutError,
+    translate,
 )
 from gemmacode.errors import (
     BackendError,
@@ -234,3 +236,23 @@ def test_cancelling_the_task_closes_the_http_stream(ollama_server: FakeOllama) -
 
     asyncio.run(go())
     assert ollama_server.streams[-1].chunks_sent < 30
+
+
+def test_empty_model_name_is_a_user_error(ollama_server: FakeOllama) -> None:
+    err = failing(ollama_server.host, lambda b: drain(b, request(model=""), []))
+    assert type(err) is BackendError
+    assert "--model" in one_line(err)
+    assert ollama_server.bodies("/api/chat") == []  # never sent
+
+
+def test_an_answer_not_in_ollamas_format() -> None:
+    err = translate(json.JSONDecodeError("Expecting value", "<html>", 0), host="h", model="m")
+    assert type(err) is BackendError and "did not answer like an Ollama server" in str(err)
+    assert translate(KeyError("x"), host="h", model="m") is None  # a bug stays a bug
+
+
+def test_other_server_failures_point_at_the_server_log(ollama_server: FakeOllama) -> None:
+    ollama_server.fail_next("/api/show", 500, "unexpected EOF")
+    err = failing(ollama_server.host, lambda b: b.describe(MODEL))
+    assert type(err) is BackendError
+    assert "HTTP 500" in one_line(err) and "unexpected EOF" in str(err) and "log" in str(err)

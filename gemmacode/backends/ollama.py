@@ -194,7 +194,17 @@ def translate(
             f"the connection to {host} broke before an answer ({detail})",
             "check the server and the network, then retry",
         )
-    if isinstance(exc, ValueError):  # a JSON or pydantic error: not Ollama's wire format
+    if isinstance(exc, ValueError):
+        if str(getattr(exc, "title", "")).endswith("Request"):  # rejected by the client itself
+            errors = exc.errors() if callable(getattr(exc, "errors", None)) else []  # type: ignore[attr-defined]
+            detail = "; ".join(
+                f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in errors[:2]
+            )
+            return BackendError(
+                f"invalid request for model '{model}' ({detail or exc})",
+                "set a model name with --model or backend.model",
+            )
+        # a JSON or pydantic error while reading the answer: not Ollama's wire format
         return BackendError(
             f"{host} did not answer like an Ollama server ({type(exc).__name__})",
             "check that OLLAMA_HOST / backend.host points at Ollama, not another service",
