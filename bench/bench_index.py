@@ -1,0 +1,158 @@
+"""Index speed on a real repository (Django, 6,800 files) against a floor measured in the same run.
+
+Run: /tmp/venv/bin/python bench/bench_index.py
+
+- floor: read and tree-sitter-parse every file the index parses, in one process (no query,
+  no hashing, no cache). Cold index target: at most 1.0x the floor.
+- cold: ``open_index`` on an empty cache, in a fresh process (so its peak memory, workers
+  included, is its own).
+- warm: ``open_index`` again with nothing changed (target 0.3 s for 3,000 files), then after
+  touching one file's mtime and after editing one file (target 0.5 s); the edit is undone.
+- symbols: decoding every symbol and reference from a warm index (what ``map`` pays first).
+- cli: the whole ``gemmacode index --json`` command on a warm cache, interpreter start included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.corpus import django_repo  # noqa: E402
+from gemmacode.config import IndexSettings  # noqa: E402
+from gemmacode.index import files as files_mod  # noqa: E402
+from gemmacode.index.indexer import open_index  # noqa: E402
+from gemmacode.index.languages import LANGUAGES, get_parser  # noqa: E402
+
+COLD_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from gemmacode.config import IndexSettings
+from gemmacode.index.indexer import open_index
+t = time.perf_counter()
+index = open_index(Path(sys.argv[1]), IndexSettings(), cache_dir=Path(sys.argv[2]), rebuild=True)
+seconds = time.perf_counter() - t
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"seconds": seconds, "files": len(index.paths()), "parsed": index.stats.parsed,
+                  "workers": index.stats.workers, "rss_kib": own, "children_rss_kib": kids}))
+"""
+
+
+def floor(root: Path) -> tuple[float, int, int]:
+    """Seconds to read and parse the files the index parses, one process; (s, files, bytes)."""
+    listing = files_mod.list_files(root, max_file_bytes=IndexSettings().max_file_bytes)
+    work = []
+    for c in listing.candidates:
+        language = files_mod.language_of(c.path)
+        if language in LANGUAGES:
+            work.append((c.abspath, language))
+    parsers = {lang: get_parser(lang) for lang in {lang for _, lang in work}}
+    total = 0
+    start = time.perf_counter()
+    for path, language in work:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        total += len(data)
+        parsers[language].parse(data)
+    return time.perf_counter() - start, len(work), total
+
+
+def cold(root: Path, cache: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", COLD_CHILD, str(root), str(cache)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+    )
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
+
+
+def timed(fn: object) -> float:
+    start = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    root = django_repo()
+    settings = IndexSettings()
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "cache"
+        floors, colds = [], []
+        runs: list[dict[str, float]] = []
+        for _ in range(2):  # alternate so background load hits both alike
+            f, nfiles, nbytes = floor(root)
+            floors.append(f)
+            run = cold(root, cache)
+            runs.append(run)
+            colds.append(run["seconds"])
+        open_index(root, settings, cache_dir=cache)  # this process's imports, first read
+        warm = [timed(lambda: open_index(root, settings, cache_dir=cache)) for _ in range(5)]
+        index = open_index(root, settings, cache_dir=cache)
+        decode = timed(lambda: sum(1 for _ in index.symbols()))
+        nsyms = sum(1 for _ in index.symbols())
+        nrefs = sum(len(r.references) for r in index.files.values())
+        target = root / "django" / "utils" / "text.py"
+        original = target.read_bytes()
+        st = target.stat()
+        try:
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+            touched = timed(lambda: open_index(root, settings, cache_dir=cache))
+            target.write_bytes(original + b"\n# bench edit\n")
+            edited = timed(lambda: open_index(root, settings, cache_dir=cache))
+        finally:
+            target.write_bytes(original)
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        open_index(root, settings, cache_dir=cache)
+        env = {**os.environ, "GEMMACODE_INDEX_CACHE_DIR": ""}
+        cmd = [sys.executable, "-m", "gemmacode", "index", "--root", str(root), "--json"]
+        cli_cold_cache = Path(tmp) / "cli"
+        env["GEMMACODE_CACHE_DIR"] = str(cli_cold_cache)
+        subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=HERE.parent)
+        cli = [
+            timed(
+                lambda: subprocess.run(
+                    cmd, check=True, capture_output=True, env=env, cwd=HERE.parent
+                )
+            )
+            for _ in range(3)
+        ]
+    best_floor, best_cold = min(floors), min(colds)
+    run = runs[colds.index(best_cold)]
+    peak_mib = (run["rss_kib"] + run["children_rss_kib"]) / 1024
+    print(f"corpus: {root} ({len(index.paths())} indexed files, {len(index.skipped)} skipped)")
+    print(f"parsed: {nfiles} files, {nbytes / 1e6:.1f} MB; {nsyms} symbols, {nrefs} references")
+    print(f"cores: {len(os.sched_getaffinity(0))}, cold index workers: {int(run['workers'])}")
+    print()
+    print(f"{'measure':<38}{'seconds':>9}{'target':>10}{'ratio':>8}")
+    print(f"{'floor: read + parse, one process':<38}{best_floor:>9.3f}{'':>10}{'1.00x':>8}")
+    print(f"{'cold index':<38}{best_cold:>9.3f}{'<= 1.0x':>10}{best_cold / best_floor:>7.2f}x")
+    print(f"{'warm, nothing changed (median of 5)':<38}{statistics.median(warm):>9.3f}{'0.3':>10}")
+    print(f"{'warm, one file touched':<38}{touched:>9.3f}{'0.5':>10}")
+    print(f"{'warm, one file edited':<38}{edited:>9.3f}{'0.5':>10}")
+    print(f"{'decode all symbols (first query)':<38}{decode:>9.3f}")
+    print(f"{'gemmacode index --json, warm (median)':<38}{statistics.median(cli):>9.3f}")
+    print()
+    print(f"floor runs {[round(x, 3) for x in floors]}, cold runs {[round(x, 3) for x in colds]}")
+    print(
+        f"peak memory, cold index: {peak_mib:.0f} MiB (main {run['rss_kib'] / 1024:.0f} MiB"
+        f" + largest worker {run['children_rss_kib'] / 1024:.0f} MiB)"
+    )
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory, this process (warm runs + all symbols decoded): {own:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

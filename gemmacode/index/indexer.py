@@ -1,0 +1,527 @@
+"""Build or refresh the repository index: :func:`open_index` returns a :class:`RepoIndex`.
+
+A refresh lists the files (``files.py``), trusts every file whose size and mtime match the
+cache, reads and hashes the rest, and parses only content whose hash the cache has never seen
+(``cache.py``). A cold index parses in worker processes, fed while the main process is still
+reading; small refreshes parse in-process, where starting workers would cost more than it
+saves. Parse results stay marshalled bytes until something asks for symbols, so a warm
+refresh that nobody queries never builds them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from gemmacode.config import IndexSettings
+from gemmacode.errors import IndexError_
+from gemmacode.index import cache as cache_mod
+from gemmacode.index import files as files_mod
+from gemmacode.index.cache import FileRow, IndexCache, ParseRow
+from gemmacode.index.languages import LANGUAGES
+from gemmacode.index.model import FileRecord, Reference, Skipped, Symbol
+
+POOL_MIN_FILES = 48  # fewer stale source files than this parse in-process
+POOL_MIN_BYTES = 512 * 1024
+RACY_WINDOW_NS = 2_000_000_000  # mtimes this close to the scan are re-hashed next time
+CONTENT_SKIPS = frozenset({"binary", "generated", "minified"})
+
+
+@dataclass
+class IndexStats:
+    """What a refresh did, for ``gemmacode index`` and the benchmarks."""
+
+    files: int = 0
+    skipped: int = 0
+    hashed: int = 0  # read and hashed because size/mtime changed (or never seen)
+    parsed: int = 0  # parsed because the content hash was new
+    workers: int = 0  # processes used for parsing; 0 = in-process
+    from_git: bool = False
+    seconds: float = 0.0
+    cache_path: str = ""
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _parse_one(path: str, language: str, data: bytes) -> tuple[bytes, str]:
+    """(marshalled result, flags) for one file; runs in workers and in-process alike."""
+    from gemmacode.index.tags import parse_tags
+
+    text, non_utf8 = files_mod.decode(data)
+    if non_utf8:
+        data = text.encode("utf-8")
+    result = parse_tags(data, language)
+    flags = (["non-utf8"] if non_utf8 else []) + (["parse-errors"] if result.has_error else [])
+    blob = marshal.dumps(([tuple(s) for s in result.symbols], result.ref_names, result.ref_lines))
+    return blob, ",".join(flags)
+
+
+def _parse_batch(batch: list[tuple[str, str, bytes]]) -> list[tuple[str, bytes, str]]:
+    return [(path, *_parse_one(path, language, data)) for path, language, data in batch]
+
+
+class Progress:
+    """A one-line bar on a terminal's stderr, redrawn at most ten times a second; silent
+    when the stream is not a terminal (piped, captured, CI)."""
+
+    def __init__(self, total: int, stream: IO[str] | None = None, enabled: bool = True) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled and total > 0 and self.stream.isatty()
+        self.total = total
+        self._last = 0.0
+        self._drawn = False
+
+    def update(self, done: int, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        width = 30
+        filled = int(width * min(done, self.total) / self.total)
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\rindexing [{bar}] {done}/{self.total} files")
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+class _Parser:
+    """Parses batches in worker processes or in-process; collects (path, blob, flags)."""
+
+    def __init__(self, workers: int, batch_bytes: int) -> None:
+        self.workers = workers
+        self.batch_bytes = batch_bytes
+        self.done = 0  # files finished, updated from the pool's callback thread
+        self._lock = threading.Lock()
+        self._batch: list[tuple[str, str, bytes]] = []
+        self._size = 0
+        self._futures: list[tuple[Future[list[tuple[str, bytes, str]]], list[Any]]] = []
+        self._results: list[tuple[str, bytes, str]] = []
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            import multiprocessing
+
+            # fork starts workers in milliseconds with the grammars already imported; it is
+            # only safe while this process has no other threads.
+            use_fork = sys.platform == "linux" and threading.active_count() == 1
+            ctx = multiprocessing.get_context("fork" if use_fork else "spawn")
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+    def add(self, path: str, language: str, data: bytes) -> None:
+        if self._pool is None:
+            self._results.append((path, *_parse_one(path, language, data)))
+            self.done += 1
+            return
+        self._batch.append((path, language, data))
+        self._size += len(data)
+        if self._size >= self.batch_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._batch or self._pool is None:
+            return
+        batch, self._batch, self._size = self._batch, [], 0
+        future = self._pool.submit(_parse_batch, batch)
+        n = len(batch)
+        future.add_done_callback(lambda _f: self._count(n))
+        self._futures.append((future, batch))
+
+    def _count(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+
+    def finish(self, tick: Callable[[], None]) -> list[tuple[str, bytes, str]]:
+        self._flush()
+        try:
+            for future, batch in self._futures:
+                while True:
+                    try:
+                        self._results += future.result(timeout=0.1)
+                        break
+                    except TimeoutError:
+                        tick()
+                    except Exception:  # a worker died: redo its batch here
+                        self._results += _parse_batch(batch)
+                        break
+                tick()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        return self._results
+
+
+def _worker_count(settings: IndexSettings) -> int:
+    if settings.workers > 0:
+        return settings.workers
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def open_index(
+    root: Path,
+    settings: IndexSettings,
+    *,
+    cache_dir: Path | None = None,
+    progress: bool = False,
+    rebuild: bool = False,
+) -> RepoIndex:
+    """Refresh the index of ``root`` from its cache and return it.
+
+    ``cache_dir`` is the exact cache folder (default from :func:`cache.default_cache_dir`).
+    ``progress`` draws a bar on stderr when it is a terminal. ``rebuild`` forgets the cache
+    first. A corrupt cache file is deleted and rebuilt rather than reported.
+    """
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise IndexError_(f"{root} is not a folder", "pass --root with a project folder")
+    folder = (cache_dir or cache_mod.default_cache_dir(root, settings)).resolve()
+    try:
+        try:
+            return _refresh(root, settings, folder, progress, rebuild)
+        except cache_mod.CorruptCacheError:
+            cache_mod.destroy(folder)
+            return _refresh(root, settings, folder, progress, rebuild)
+    except sqlite3.OperationalError as err:
+        raise IndexError_(
+            f"the index cache {folder / cache_mod.DB_NAME} is unusable ({err})",
+            "close other gemmacode processes, or run gemmacode index --rebuild",
+        ) from err
+
+
+def _refresh(
+    root: Path, settings: IndexSettings, folder: Path, progress: bool, rebuild: bool
+) -> RepoIndex:
+    from gemmacode.index.tags import fingerprint
+
+    started = time.perf_counter()
+    scan_ns = time.time_ns()
+    ignore = []
+    if folder.is_relative_to(root):
+        ignore.append(folder.relative_to(root).as_posix())
+    listing = files_mod.list_files(
+        root, max_file_bytes=settings.max_file_bytes, exclude=settings.exclude, ignore_dirs=ignore
+    )
+    stats = IndexStats(from_git=listing.from_git, cache_path=str(folder / cache_mod.DB_NAME))
+    skipped = list(listing.skipped)
+    records: dict[str, FileRecord] = {}
+    upserts: list[FileRow] = []
+    with IndexCache(folder, fingerprint()) as db:
+        if rebuild:
+            db.clear()
+        rows = db.file_rows()
+        stale = _reuse(listing.candidates, rows, records, skipped)
+        parsed: list[tuple[str, bytes, str]] = []
+        if stale:
+            parsed = _read_stale(
+                stale, db, settings, records, skipped, upserts, scan_ns, progress, stats
+            )
+        new_parses = {
+            (records[p].digest, records[p].language): ParseRow(
+                records[p].digest, records[p].language, blob, flags
+            )
+            for p, blob, flags in parsed
+        }
+        blobs = _attach_parses(root, db, records, new_parses, skipped, upserts, stats)
+        present = set(records) | {s.path for s in skipped}
+        deletes = [p for p in rows if p not in present]
+        if upserts or deletes or new_parses:
+            db.write(upserts, deletes, new_parses.values())
+    skipped.sort(key=lambda s: s.path)
+    stats.files = len(records)
+    stats.skipped = len(skipped)
+    stats.seconds = time.perf_counter() - started
+    return RepoIndex(root, dict(sorted(records.items())), skipped, blobs, stats)
+
+
+def _reuse(
+    candidates: list[files_mod.Candidate],
+    rows: dict[str, FileRow],
+    records: dict[str, FileRecord],
+    skipped: list[Skipped],
+) -> list[files_mod.Candidate]:
+    """Take every file whose size and mtime match the cache as is; return the others."""
+    stale: list[files_mod.Candidate] = []
+    for c in candidates:
+        row = rows.get(c.path)
+        if row is None or row.racy or row.size != c.size or row.mtime_ns != c.mtime_ns:
+            stale.append(c)
+        elif row.skip:
+            skipped.append(Skipped(c.path, row.skip))
+        else:
+            flags = row.flags.split(",") if row.flags else []
+            records[c.path] = FileRecord(
+                c.path, row.language, c.size, c.mtime_ns, row.digest, flags=flags
+            )
+    return stale
+
+
+def _attach_parses(
+    root: Path,
+    db: IndexCache,
+    records: dict[str, FileRecord],
+    new_parses: dict[tuple[str, str], ParseRow],
+    skipped: list[Skipped],
+    upserts: list[FileRow],
+    stats: IndexStats,
+) -> dict[str, bytes]:
+    """The parse result of every source file, by path: fresh ones, else from the cache.
+
+    A result the cache no longer has (another process pruned it) is parsed again here; new
+    results are added to ``new_parses`` for writing.
+    """
+    keys = {(r.digest, r.language) for r in records.values() if r.language in LANGUAGES}
+    stored = db.parses(keys - new_parses.keys())
+    blobs: dict[str, bytes] = {}
+    for path, rec in list(records.items()):
+        if rec.language not in LANGUAGES:
+            continue
+        key = (rec.digest, rec.language)
+        hit = new_parses.get(key) or stored.get(key)
+        if hit is None:
+            try:
+                data = Path(root, path).read_bytes()
+            except OSError:
+                del records[path]
+                skipped.append(Skipped(path, "vanished"))
+                continue
+            rec.digest = _digest(data)
+            hit = ParseRow(rec.digest, rec.language, *_parse_one(path, rec.language, data))
+            new_parses[(rec.digest, rec.language)] = hit
+            upserts.append(
+                FileRow(path, rec.size, rec.mtime_ns, rec.digest, rec.language, "", "", True)
+            )
+            stats.parsed += 1
+        blobs[path] = hit.blob
+        for flag in hit.flags.split(",") if hit.flags else []:
+            if flag not in rec.flags:
+                rec.flags.append(flag)
+    return blobs
+
+
+def _read_stale(
+    stale: list[files_mod.Candidate],
+    db: IndexCache,
+    settings: IndexSettings,
+    records: dict[str, FileRecord],
+    skipped: list[Skipped],
+    upserts: list[FileRow],
+    scan_ns: int,
+    progress: bool,
+    stats: IndexStats,
+) -> list[tuple[str, bytes, str]]:
+    """Read and hash changed files, send new content to the parser; returns its results."""
+    known = db.parse_keys()
+    source = [c for c in stale if files_mod.language_of(c.path) in LANGUAGES]
+    source_bytes = sum(c.size for c in source)
+    workers = _worker_count(settings)
+    if len(source) < POOL_MIN_FILES or source_bytes < POOL_MIN_BYTES:
+        workers = 1
+    stats.workers = workers if workers > 1 else 0
+    batch_bytes = max(64 * 1024, min(1024 * 1024, source_bytes // max(1, workers * 6)))
+    parser = _Parser(workers, batch_bytes)
+    bar = Progress(len(stale), enabled=progress)
+    read_only = 0  # stale files that needed no parse
+    try:
+        for c in stale:
+            bar.update(read_only + parser.done)
+            try:
+                with open(c.abspath, "rb") as fh:
+                    data = fh.read(files_mod.SNIFF_BYTES)
+                    binary = b"\0" in data
+                    if not binary and len(data) == files_mod.SNIFF_BYTES:
+                        data += fh.read(settings.max_file_bytes + 1 - len(data))
+            except FileNotFoundError:
+                skipped.append(Skipped(c.path, "vanished"))
+                read_only += 1
+                continue
+            except OSError:
+                skipped.append(Skipped(c.path, "unreadable"))
+                read_only += 1
+                continue
+            racy = c.mtime_ns >= scan_ns - RACY_WINDOW_NS
+            read_only += 1
+            if binary:  # no need to read or hash the rest: size and mtime identify it
+                skipped.append(Skipped(c.path, "binary"))
+                upserts.append(FileRow(c.path, c.size, c.mtime_ns, "", "", "", "binary", racy))
+                continue
+            stats.hashed += 1
+            if len(data) > settings.max_file_bytes:  # grew since the listing
+                skipped.append(Skipped(c.path, "too-large"))
+                continue
+            digest = _digest(data)
+            reason = files_mod.content_reason(data)
+            if reason:
+                skipped.append(Skipped(c.path, reason))
+                upserts.append(FileRow(c.path, c.size, c.mtime_ns, digest, "", "", reason, racy))
+                continue
+            language = files_mod.detect_language(c.path, data)
+            flags: list[str] = []
+            if language in LANGUAGES:
+                if (digest, language) not in known:
+                    known.add((digest, language))
+                    read_only -= 1  # counted when its parse finishes
+                    parser.add(c.path, language, data)
+                    stats.parsed += 1
+            elif files_mod.decode(data)[1]:
+                flags.append("non-utf8")
+            records[c.path] = FileRecord(
+                c.path, language, len(data), c.mtime_ns, digest, flags=list(flags)
+            )
+            upserts.append(
+                FileRow(c.path, c.size, c.mtime_ns, digest, language, ",".join(flags), "", racy)
+            )
+        return parser.finish(lambda: bar.update(read_only + parser.done))
+    finally:
+        bar.close()
+
+
+class RepoIndex:
+    """The indexed repository: file records, skipped files, symbol lookups.
+
+    Symbols are decoded from the cache on first use (``files``, ``symbols()`` and the
+    lookups); ``skipped`` and ``stats`` are available at once.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        records: dict[str, FileRecord],
+        skipped: list[Skipped],
+        blobs: dict[str, bytes],
+        stats: IndexStats,
+    ) -> None:
+        self.root = root
+        self.skipped = skipped
+        self.stats = stats
+        self._records = records
+        self._blobs = blobs
+        self._loaded = False
+        self._defs: dict[str, list[Symbol]] | None = None
+        self._refs: dict[str, list[Reference]] | None = None
+
+    @property
+    def files(self) -> dict[str, FileRecord]:
+        """Every indexed file by root-relative POSIX path, sorted, with symbols filled in."""
+        if not self._loaded:
+            self._load()
+        return self._records
+
+    def paths(self) -> list[str]:
+        """The indexed paths without decoding any symbols."""
+        return list(self._records)
+
+    def records(self) -> dict[str, FileRecord]:
+        """Like ``files`` but without filling in symbols when they are not decoded yet."""
+        return self._records
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """(symbols, references) per source file, without building the records if not yet
+        built: a summary should not pay for objects it never looks at."""
+        if self._loaded:
+            return {p: (len(r.symbols), len(r.references)) for p, r in self._records.items()}
+        out: dict[str, tuple[int, int]] = {}
+        for path, blob in self._blobs.items():
+            try:
+                syms, names, _lines = marshal.loads(blob)
+            except (ValueError, EOFError, TypeError):
+                self._load()
+                return self.counts()
+            out[path] = (len(syms), len(names))
+        return out
+
+    def _load(self) -> None:
+        from gemmacode.index.tags import parse_tags
+
+        for path, blob in self._blobs.items():
+            rec = self._records[path]
+            try:
+                syms, names, lines = marshal.loads(blob)
+            except (ValueError, EOFError, TypeError):  # a damaged entry: parse the file again
+                result = parse_tags(self.read_text(path).encode("utf-8"), rec.language)
+                syms, names, lines = result.symbols, result.ref_names, result.ref_lines
+            rec.symbols = [
+                Symbol(s[0], s[1], s[2], path, s[3], s[4], s[5], s[6], s[7]) for s in syms
+            ]
+            rec.references = [Reference(n, path, ln) for n, ln in zip(names, lines, strict=True)]
+        self._blobs = {}
+        self._loaded = True
+
+    def read_text(self, path: str) -> str:
+        """The file's current text (undecodable bytes replaced), read from the work tree."""
+        full = (self.root / path).resolve()
+        if not full.is_relative_to(self.root):
+            raise IndexError_(f"{path} is outside {self.root}", "use a path inside the project")
+        try:
+            data = full.read_bytes()
+        except OSError as err:
+            raise IndexError_(
+                f"cannot read {path}: {err.strerror}", "run gemmacode index to refresh"
+            ) from err
+        return files_mod.decode(data)[0]
+
+    def symbols(self) -> Iterator[Symbol]:
+        for rec in self.files.values():
+            yield from rec.symbols
+
+    def definitions(self, name: str) -> list[Symbol]:
+        """Every definition called ``name`` (the last part of its scope path)."""
+        if self._defs is None:
+            defs: dict[str, list[Symbol]] = {}
+            for sym in self.symbols():
+                defs.setdefault(sym.name, []).append(sym)
+            self._defs = defs
+        return list(self._defs.get(name, ()))
+
+    def references_to(self, name: str) -> list[Reference]:
+        if self._refs is None:
+            refs: dict[str, list[Reference]] = {}
+            for rec in self.files.values():
+                for ref in rec.references:
+                    refs.setdefault(ref.name, []).append(ref)
+            self._refs = refs
+        return list(self._refs.get(name, ()))
+
+    def find_symbol(self, path: str, scope: str) -> Symbol | None:
+        """The definition at scope path ``scope`` (such as ``Class.method``) in ``path``."""
+        rec = self.files.get(path)
+        if rec is None:
+            return None
+        return next((s for s in rec.symbols if s.scope == scope), None)
+
+    def enclosing(self, path: str, line: int) -> Symbol | None:
+        """The innermost definition in ``path`` whose lines contain ``line``."""
+        rec = self.files.get(path)
+        if rec is None:
+            return None
+        best: Symbol | None = None
+        for sym in rec.symbols:
+            if sym.start_line <= line <= sym.end_line and (
+                best is None
+                or (sym.end_line - sym.start_line, -sym.start_line)
+                < (best.end_line - best.start_line, -best.start_line)
+            ):
+                best = sym
+        return best
+
+
+__all__ = ["IndexStats", "Progress", "RepoIndex", "open_index"]

@@ -1,0 +1,5 @@
+; inherits: _ecma, _jsx
+; JavaScript (the grammar parses JSX too): the shared patterns plus `extends` references.
+
+(class_heritage
+  (identifier) @name) @reference.class

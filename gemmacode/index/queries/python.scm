@@ -1,0 +1,47 @@
+; Python tags. Captures: @definition.<kind> with @name; @reference.<kind> with @name.
+; A function nested in a class becomes a method in tags.py. Decorated definitions come
+; first so their range includes the decorators.
+
+(decorated_definition
+  definition: (class_definition
+    name: (identifier) @name)) @definition.class
+
+(decorated_definition
+  definition: (function_definition
+    name: (identifier) @name)) @definition.function
+
+(class_definition
+  name: (identifier) @name) @definition.class
+
+(function_definition
+  name: (identifier) @name) @definition.function
+
+(module
+  (expression_statement
+    (assignment
+      left: (identifier) @name) @definition.constant))
+
+(call
+  function: [
+    (identifier) @name
+    (attribute
+      attribute: (identifier) @name)
+  ]) @reference.call
+
+(class_definition
+  superclasses: (argument_list
+    [
+      (identifier) @name
+      (attribute
+        attribute: (identifier) @name)
+    ])) @reference.class
+
+(decorator
+  [
+    (identifier) @name
+    (attribute
+      attribute: (identifier) @name)
+  ]) @reference.call
+
+(type
+  (identifier) @name) @reference.type

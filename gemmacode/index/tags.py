@@ -1,0 +1,328 @@
+"""Definitions and references from tree-sitter tags queries, one ``queries/<lang>.scm`` each.
+
+A query marks a definition node ``@definition.<kind>`` with its identifier ``@name``, a
+reference ``@reference.<kind>`` with ``@name``, and a node that only opens a scope (a Rust
+``impl`` block) ``@scope`` with ``@name``. An optional ``@receiver`` (a Go receiver type, the
+``Foo`` of C++ ``Foo::bar``) prefixes the scope. Enclosing scopes come from how definition
+nodes nest, so ``Class.method`` needs no per-language code. A query file may start with
+``; inherits: a, b`` to include other files first (TypeScript extends JavaScript).
+
+:func:`parse_tags` is the hot path used by the indexer's worker processes: it takes bytes and
+returns plain tuples that marshal cheaply. :func:`extract_tags` wraps it for any text, for
+example the staged version of a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from gemmacode.index.languages import LANGUAGES, get_language, get_parser
+from gemmacode.index.model import Reference, Symbol
+
+QUERY_DIR = Path(__file__).resolve().parent / "queries"
+TAGS_FORMAT = 3  # bump when the meaning of parse results changes, to invalidate caches
+MAX_SIGNATURE = 240
+
+CLASS_LIKE = frozenset({"class", "interface", "struct", "enum", "scope"})
+# Nodes that wrap a definition and belong to its range (Python decorators); the query
+# captures them, the signature is taken from the definition inside.
+WRAPPERS = frozenset({"decorated_definition"})
+LIFT_SIGNATURE = frozenset({"javascript", "typescript", "tsx", "go"})
+# A lone declaration around a definition whose keyword belongs in the signature.
+SIGNATURE_PARENTS = frozenset(
+    {
+        "type_declaration",
+        "lexical_declaration",
+        "variable_declaration",
+        "export_statement",
+        "const_declaration",
+        "var_declaration",
+    }
+)
+
+_INHERITS = re.compile(r"^;\s*inherits:\s*(.+)$", re.MULTILINE)
+
+
+class SymbolTuple(NamedTuple):
+    """A definition without its file, as stored in the cache (see :class:`Symbol`)."""
+
+    name: str
+    kind: str
+    scope: str
+    start_line: int
+    end_line: int
+    signature: str
+    start_byte: int
+    end_byte: int
+
+
+class ParseResult(NamedTuple):
+    symbols: list[SymbolTuple]
+    ref_names: list[str]
+    ref_lines: list[int]  # 1-based, parallel to ref_names
+    has_error: bool
+
+
+def query_source(language: str) -> str:
+    """The full query text for ``language``, with inherited files prepended in order."""
+    seen: set[str] = set()
+    parts: list[str] = []
+
+    def add(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        text = (QUERY_DIR / f"{name}.scm").read_text(encoding="utf-8")
+        match = _INHERITS.search(text)
+        if match:
+            for parent in match.group(1).split(","):
+                add(parent.strip())
+        parts.append(text)
+
+    add(language)
+    return "\n".join(parts)
+
+
+def fingerprint() -> str:
+    """Changes whenever a query, a grammar install or the result format changes.
+
+    Cached parse results are only valid for the fingerprint they were made with. Grammar
+    wheels are identified by their install folder's mtime (found without importing them),
+    which a reinstall or upgrade changes.
+    """
+    h = hashlib.blake2b(digest_size=12)
+    h.update(f"{TAGS_FORMAT}".encode())
+    for scm in sorted(QUERY_DIR.glob("*.scm")):
+        h.update(scm.name.encode())
+        h.update(scm.read_bytes())
+    modules = sorted({spec.module for spec in LANGUAGES.values()} | {"tree_sitter"})
+    for module in modules:
+        found = importlib.util.find_spec(module)
+        if found is None or not found.submodule_search_locations:
+            h.update(f"{module}:missing".encode())
+            continue
+        folder = list(found.submodule_search_locations)[0]
+        h.update(f"{module}:{folder}:{os.stat(folder).st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+_lock = threading.Lock()
+_queries: dict[str, Any] = {}
+_local = threading.local()
+
+
+def get_query(language: str) -> Any:
+    """The compiled ``tree_sitter.Query`` for ``language`` (cached per process)."""
+    with _lock:
+        query = _queries.get(language)
+    if query is None:
+        from tree_sitter import Query
+
+        query = Query(get_language(language), query_source(language))
+        with _lock:
+            _queries[language] = query
+    return query
+
+
+def _parser(language: str) -> Any:
+    parsers: dict[str, Any] | None = getattr(_local, "parsers", None)
+    if parsers is None:
+        parsers = _local.parsers = {}
+    parser = parsers.get(language)
+    if parser is None:
+        parser = parsers[language] = get_parser(language)
+    return parser
+
+
+class _Def:
+    __slots__ = ("start", "end", "name", "kind", "node", "receiver", "pattern")
+
+    def __init__(
+        self, start: int, end: int, name: str, kind: str, node: Any, receiver: str, pattern: int
+    ) -> None:
+        self.start = start
+        self.end = end
+        self.name = name
+        self.kind = kind
+        self.node = node
+        self.receiver = receiver
+        self.pattern = pattern
+
+
+def _roles(caps: dict[str, list[Any]]) -> tuple[str, str, str]:
+    """(role, capture, kind) of a pattern from its capture names; role is def, ref or scope."""
+    for cap in caps:
+        if cap.startswith("definition."):
+            return "def", cap, cap[len("definition.") :]
+        if cap.startswith("reference."):
+            return "ref", cap, cap[len("reference.") :]
+        if cap == "scope":
+            return "scope", cap, "scope"
+    return "", "", ""
+
+
+def parse_tags(data: bytes, language: str) -> ParseResult:
+    """Parse ``data`` (UTF-8) and run the language's tags query over it.
+
+    One definition per name token: when several patterns match it, the first pattern in the
+    query file wins, so specific patterns (a decorated function, a Go interface) come first.
+    """
+    from tree_sitter import QueryCursor
+
+    tree = _parser(language).parse(data)
+    root = tree.root_node
+    roles: dict[int, tuple[str, str, str]] = {}
+    defs: dict[int, _Def] = {}  # by name start
+    refs: dict[int, tuple[bytes, int]] = {}  # by name start: two patterns may share a node
+    for pattern, caps in QueryCursor(get_query(language)).matches(root):
+        role = roles.get(pattern)
+        if role is None:
+            role = roles[pattern] = _roles(caps)
+        names = caps.get("name")
+        if not names:
+            continue
+        name_node = names[0]
+        sb = name_node.start_byte
+        if role[0] == "ref":
+            refs[sb] = (data[sb : name_node.end_byte], name_node.start_point.row + 1)
+            continue
+        if not role[0] or (sb in defs and defs[sb].pattern <= pattern):
+            continue
+        node = caps[role[1]][0]
+        receivers = caps.get("receiver")
+        receiver = ""
+        if receivers:
+            r = receivers[0]
+            receiver = _clean_receiver(data[r.start_byte : r.end_byte].decode("utf-8", "replace"))
+        name = data[sb : name_node.end_byte].decode("utf-8", "replace")
+        defs[sb] = _Def(node.start_byte, node.end_byte, name, role[2], node, receiver, pattern)
+    symbols = _nest(list(defs.values()), data, language in LIFT_SIGNATURE)
+    ref_names: list[str] = []
+    ref_lines: list[int] = []
+    for sb, (raw, line) in refs.items():
+        if sb not in defs:
+            ref_names.append(raw.decode("utf-8", "replace"))
+            ref_lines.append(line)
+    return ParseResult(symbols, ref_names, ref_lines, root.has_error)
+
+
+def _clean_receiver(text: str) -> str:
+    while "<" in text and ">" in text:
+        cleaned = re.sub(r"<[^<>]*>", "", text)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text.replace("::", ".").strip(". ")
+
+
+def _nest(defs: list[_Def], data: bytes, lift: bool) -> list[SymbolTuple]:
+    """Scope paths and final kinds from how definition ranges nest, in document order."""
+    defs.sort(key=lambda d: (d.start, -d.end))
+    stack: list[_Def] = []
+    out: list[SymbolTuple] = []
+    for d in defs:
+        while stack and not (stack[-1].start <= d.start and d.end <= stack[-1].end):
+            stack.pop()
+        parent = stack[-1] if stack else None
+        kind = d.kind
+        in_class = parent is not None and parent.kind in CLASS_LIKE
+        if kind == "function" and in_class:
+            kind = "method"
+        elif kind == "method" and not in_class and not d.receiver and parent is None:
+            kind = "function"  # a Ruby def at the top of a file
+        # A C typedef around a struct names the same thing: not a scope of its own.
+        path = [p.name for p in stack if p.kind != "type"]
+        if d.receiver:
+            path.append(d.receiver)
+        path.append(d.name)
+        stack.append(d)
+        if d.kind == "scope":
+            continue
+        node = d.node
+        start_line = node.start_point.row + 1
+        end_point = node.end_point
+        end_line = end_point.row + 1
+        if end_point.column == 0 and end_line > start_line:
+            end_line -= 1
+        out.append(
+            SymbolTuple(
+                d.name,
+                kind,
+                ".".join(path),
+                start_line,
+                end_line,
+                _signature(node, data, lift),
+                d.start,
+                d.end,
+            )
+        )
+    return out
+
+
+def _signature(node: Any, data: bytes, lift: bool) -> str:
+    """The definition's header: its text up to the body, whitespace collapsed, capped.
+
+    ``lift`` takes in a lone enclosing declaration (``const``, ``type``, ``export``); it is
+    off for languages without them because finding a node's parent is not free.
+    """
+    if node.type in WRAPPERS:
+        inner = node.child_by_field_name("definition")
+        node = inner if inner is not None else node
+    start = node.start_byte
+    if lift:
+        parent = node.parent
+        if (
+            parent is not None
+            and parent.type in SIGNATURE_PARENTS
+            and parent.named_child_count == 1
+        ):
+            start = parent.start_byte
+    body = node.child_by_field_name("body")
+    if body is None:
+        value = node.child_by_field_name("value")
+        if value is not None:
+            body = value.child_by_field_name("body")
+    if body is not None and body.start_byte > start:
+        end = body.start_byte
+        header = data[start:end]
+        if b"#" in header or b"/" in header:  # maybe a comment before the body: leave it out
+            end = start
+            for child in node.children:
+                if child.start_byte >= body.start_byte:
+                    break
+                if not child.is_extra:
+                    end = child.end_byte
+    else:
+        newline = data.find(b"\n", start, node.end_byte)
+        end = node.end_byte if newline < 0 else newline
+    text = " ".join(data[start:end].decode("utf-8", "replace").split()).rstrip(" {")
+    text = text.replace("( ", "(").replace(" )", ")")
+    if len(text) > MAX_SIGNATURE:
+        text = text[: MAX_SIGNATURE - 1] + "…"
+    return text
+
+
+def symbols_from(result: ParseResult, path: str) -> tuple[list[Symbol], list[Reference]]:
+    """Records for ``path`` from a parse result (fresh or loaded from the cache)."""
+    symbols = [Symbol(s[0], s[1], s[2], path, s[3], s[4], s[5], s[6], s[7]) for s in result.symbols]
+    refs = [
+        Reference(n, path, ln) for n, ln in zip(result.ref_names, result.ref_lines, strict=True)
+    ]
+    return symbols, refs
+
+
+def extract_tags(text: str, language: str, path: str) -> tuple[list[Symbol], list[Reference]]:
+    """Definitions and references in ``text``; empty for languages without a grammar.
+
+    Byte offsets refer to ``text`` encoded as UTF-8 (lone surrogates replaced).
+    """
+    if language not in LANGUAGES:
+        return [], []
+    data = text.encode("utf-8", "replace")
+    return symbols_from(parse_tags(data, language), path)
