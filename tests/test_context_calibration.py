@@ -38,6 +38,9 @@ def test_a_low_count_on_a_warm_server_may_be_a_cache_hit(tmp_path: Path) -> None
     cal = calibrator(tmp_path, 1.2)
     result = cal.after_request(raw=1000, final=Final(prompt_tokens=700), num_ctx=8192)
     assert not result.updated and cal.counter.factor == pytest.approx(1.2)
+    # Ollama reports a few milliseconds of load_duration on warm requests: not a reload.
+    warm = cal.after_request(raw=1000, final=Final(prompt_tokens=700, load_s=0.003), num_ctx=8192)
+    assert not warm.updated
     # A higher count is a safe lower bound: it moves the factor up even when warm.
     up = cal.after_request(raw=1000, final=Final(prompt_tokens=1400), num_ctx=8192)
     assert up.updated and up.factor_after > 1.2
@@ -72,7 +75,8 @@ def test_truncation_needs_a_large_prompt_a_big_gap_and_no_cached_prefix(tmp_path
     cal = calibrator(tmp_path)
     cut = cal.after_request(raw=7000, final=Final(prompt_tokens=4096, load_s=1.0), num_ctx=8192)
     assert cut.truncated and "7000" in cut.note and "8192" in cut.note
-    assert not cut.updated and cal.counter.factor == 1.0
+    # The server only cuts prompts over num_ctx: the factor rises toward 8192 / 7000.
+    assert cut.updated and cal.counter.factor == pytest.approx(1.02 * 8192 / 7000, rel=1e-3)
     # A warm server, but nothing substantial shared with the previous request: still flagged.
     warm = cal.after_request(
         raw=7000, final=Final(prompt_tokens=4096), num_ctx=8192, shared_raw=300
@@ -92,3 +96,14 @@ def test_truncation_needs_a_large_prompt_a_big_gap_and_no_cached_prefix(tmp_path
     # Within 85 % of the estimate: tokenizer noise.
     close = cal.after_request(raw=7000, final=Final(prompt_tokens=6100, load_s=1), num_ctx=8192)
     assert not close.truncated and close.updated
+
+
+def test_a_prompt_that_fills_the_context_was_cut(tmp_path: Path) -> None:
+    """Ollama's runner cuts an over-long prompt to num_ctx: with an estimate that was too
+    low, the count lands at num_ctx, above the estimate, and the factor must catch up."""
+    cal = calibrator(tmp_path, 0.5)
+    result = cal.after_request(raw=5000, final=Final(prompt_tokens=4096, load_s=1.0), num_ctx=4096)
+    assert result.truncated and "filled the whole context" in result.note
+    assert cal.counter.factor > 0.5
+    fine = cal.after_request(raw=3000, final=Final(prompt_tokens=3500, load_s=1.0), num_ctx=4096)
+    assert not fine.truncated

@@ -14,24 +14,36 @@ cached prefix was possible. Hence the per-model factor in
 - moves *up* on any evaluated count (a cache can only lower it: the observation is a lower
   bound, and an over-estimate only wastes a little context);
 - moves *down* only on a request without a cached prefix: the model was just (re)loaded
-  (``Final.load_s > 0``), or the server reported ``cached_tokens``.
+  (``Final.load_s`` of at least :data:`RELOAD_MIN_S`; Ollama reports a few milliseconds
+  on warm requests too), or the server reported ``cached_tokens``.
 
 Silent truncation (Ollama cuts prompts longer than ``num_ctx`` without an error) shows only
-as an evaluated count well below the estimate: below :data:`TRUNCATION_RATIO` of it, on a
-request whose estimate was near ``num_ctx`` (:data:`NEAR_CTX`), without a cached prefix
-(nothing substantial shared with the previous request of this session, or a fresh load),
-and with a count too large to be a cache hit (at least :data:`MIN_EVALUATED_SHARE` of
-``num_ctx``). Truncated requests never update the factor.
+in the evaluated count, in one of two ways:
+
+- the count fills the context (at least :data:`FULL_CTX` of ``num_ctx``): every request
+  leaves room for the answer, so a prompt that large was cut to fit (this is how Ollama's
+  runner cuts, and what an estimate that is too low leads to);
+- the count is well below the estimate: below :data:`TRUNCATION_RATIO` of it, on a request
+  whose estimate was near ``num_ctx`` (:data:`NEAR_CTX`), without a cached prefix (nothing
+  substantial shared with the previous request of this session, or a fresh load), and too
+  large to be a cache hit (at least :data:`MIN_EVALUATED_SHARE` of ``num_ctx``). A truncated count never feeds the factor; instead the factor is raised to at
+least ``num_ctx / raw`` (the server only cuts prompts longer than ``num_ctx``) and at least
+1.0 (how much longer is unknown), at once, so the next request is sized with a count that
+is no longer too low.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from gemmacode.backends.base import Final
 from gemmacode.tokens import CalibrationStore, TokenCounter
 
 TRUNCATION_RATIO = 0.85
+FULL_CTX = 0.98
+RELOAD_MIN_S = 0.25  # a load_duration this long means the model (and its cache) was new
+LIFT = 1.02  # after a cut, the factor is set a little above what the cut proved
 NEAR_CTX = 0.6
 MIN_EVALUATED_SHARE = 0.25
 MIN_TOKENS = 32  # tiny prompts say little about the ratio
@@ -79,20 +91,27 @@ class Calibrator:
         before = self.counter.factor
         estimated = int(-(-raw * before // 1))
         evaluated = final.prompt_tokens
-        fresh = final.load_s > 0 or final.cached_tokens is not None
+        fresh = final.load_s >= RELOAD_MIN_S or final.cached_tokens is not None
         if evaluated is not None and final.cached_tokens is not None:
             evaluated += final.cached_tokens  # the whole prompt, cached part included
         no_cache = fresh or shared_raw <= CACHED_SHARE * raw
         expected = exact if exact is not None else estimated
-        truncated = (
+        filled = evaluated is not None and evaluated >= FULL_CTX * num_ctx
+        short = (
             evaluated is not None
             and no_cache
             and estimated >= NEAR_CTX * num_ctx
             and expected >= MIN_TOKENS
             and MIN_EVALUATED_SHARE * num_ctx <= evaluated < TRUNCATION_RATIO * expected
         )
+        truncated = filled or short
         note = ""
-        if truncated:
+        if filled:
+            note = (
+                f"the prompt filled the whole context ({evaluated} of num_ctx {num_ctx} tokens, "
+                f"about {expected} estimated): the server cut it silently"
+            )
+        elif short:
             note = (
                 f"the server evaluated {evaluated} prompt tokens where about {expected} were "
                 f"sent with num_ctx {num_ctx}: it probably cut the prompt silently"
@@ -100,10 +119,16 @@ class Calibrator:
         pair: tuple[int, int] | None = None
         if exact is not None:
             pair = (raw, exact)
-        elif evaluated and not truncated and (fresh or evaluated >= estimated):
+        elif truncated:
+            if num_ctx > estimated:  # the true count exceeded num_ctx
+                pair = (raw, num_ctx)
+        elif evaluated and (fresh or evaluated >= estimated):
             pair = (raw, evaluated)
         updated = False
         after = before
+        if pair is not None and truncated:
+            # How far over the cut went is unknown: at least back to neutral (1.0).
+            pair = (raw, self._lift_to(raw, LIFT * max(pair[1] / raw, 1.0, before)))
         if pair is not None and raw >= MIN_TOKENS:
             after = self.store.observe(self.model, *pair)
             self.counter.factor = after
@@ -120,3 +145,12 @@ class Calibrator:
         )
         self.results.append(result)
         return result
+
+    def _lift_to(self, raw: int, target: float) -> int:
+        """The observation that moves the store's moving average to ``target`` at once: after
+        a cut the lower bound must hold on the very next request, not after several."""
+        if not self.store.samples(self.model):
+            return math.ceil(target * raw)
+        alpha = self.store.alpha
+        ratio = (target - (1 - alpha) * self.store.factor(self.model)) / alpha
+        return math.ceil(max(ratio, target) * raw)

@@ -1,0 +1,131 @@
+"""ModelSession through the real Ollama backend and client against the wire-format fake.
+
+The fake server reloads on a new num_ctx (reporting ``load_duration``), caches the prompt
+prefix, reports ``/api/ps`` and cuts prompts longer than num_ctx silently, like Ollama.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from gemmacode.backends.base import Final
+from gemmacode.backends.ollama import OllamaBackend
+from gemmacode.config import Settings
+from gemmacode.context.budget import Part
+from gemmacode.context.session import ModelSession
+from gemmacode.gpu.monitor import GpuMonitor
+from gemmacode.tokens import CalibrationStore
+from tests.fakes.gpu import GIB, MIB, FakeClock, ScriptedSource
+from tests.fakes.ollama_server import FakeOllama
+
+CODE = "".join(
+    f"def route_{i}(req):\n    return render(req, 'page_{i}.html')\n" for i in range(120)
+)
+
+
+def parts(question: str, code: str = CODE) -> list[Part]:
+    return [
+        Part("system", "You review code for bugs.", role="system"),
+        Part("code", code, shrinkable=True, min_tokens=100),
+        Part("question", question),
+    ]
+
+
+async def ask(session: ModelSession, ps: list[Part]) -> Final:
+    final = None
+    async for event in session.stream(ps, num_predict=64):
+        if isinstance(event, Final):
+            final = event
+    assert final is not None
+    return final
+
+
+def test_adaptive_size_reload_cost_and_prefix_cache(
+    ollama_server: FakeOllama, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+
+    def resident() -> int:  # what the fake server's loaded model occupies on the "GPU"
+        return sum(
+            m.model.size + m.num_ctx * m.model.kv_bytes_per_token
+            for m in ollama_server.loaded.values()
+        )
+
+    source = ScriptedSource(
+        [(0, 7900 * MIB), (100, 6500 * MIB)], clock, total=8 * GIB, resident=resident
+    )
+    settings = Settings()
+    settings.context.max_ctx = 131072
+    settings.backend.model = "gemma4:e4b"
+    backend = OllamaBackend(ollama_server.host)
+    session = ModelSession(
+        backend,
+        settings,
+        monitor=GpuMonitor(source, clock=clock),
+        calibration=CalibrationStore(tmp_path / "c.json"),
+        clock=clock,
+    )
+
+    async def run() -> list[Final]:
+        try:
+            finals = [await ask(session, parts("Any bugs?"))]
+            clock.advance(20)
+            finals.append(await ask(session, parts("And security issues?")))
+            clock.advance(100)  # a second program took 1.4 GB meanwhile
+            finals.append(await ask(session, parts("Any bugs?")))
+            return finals
+        finally:
+            await backend.aclose()
+
+    first, follow_up, after_drop = asyncio.run(run())
+    policy = session.policy
+    assert policy is not None and policy.kv_known  # Gemma 4 shape from /api/show
+    assert session.info is not None and session.info.size_bytes > 4 * GIB
+    big, small = policy.fit(7900 * MIB), policy.fit(6500 * MIB)
+    assert big > small
+    sent = [body["options"]["num_ctx"] for body in ollama_server.bodies("/api/chat")]
+    assert sent == [big, big, small]
+    assert [s.num_ctx for s in ollama_server.streams] == sent
+    assert first.load_s == pytest.approx(ollama_server.load_s) and follow_up.load_s < 0.01
+    assert after_drop.load_s == pytest.approx(ollama_server.load_s)
+    assert [c.load_s for c in policy.changes] == [first.load_s, after_drop.load_s]
+    # The follow-up reused the cached prefix; its low count did not drag the factor down.
+    assert follow_up.prompt_tokens is not None and first.prompt_tokens is not None
+    assert follow_up.prompt_tokens < first.prompt_tokens / 5
+    first_cal, follow_cal, _ = session.calibrator.results
+    assert first_cal.updated and not follow_cal.updated
+    assert follow_cal.factor_after == first_cal.factor_after
+    assert not any(s.truncated for s in ollama_server.streams)
+    assert not (first.truncated or follow_up.truncated or after_drop.truncated)
+
+
+def test_silent_truncation_is_caught_and_corrected(
+    ollama_server: FakeOllama, tmp_path: Path
+) -> None:
+    store = CalibrationStore(tmp_path / "c.json")
+    store.observe("gemma4:e4b", 1000, 500)  # a badly wrong factor: counts half of the truth
+    settings = Settings()
+    settings.context.num_ctx = 4096
+    settings.backend.model = "gemma4:e4b"
+    backend = OllamaBackend(ollama_server.host)
+    session = ModelSession(backend, settings, calibration=store)
+    code = CODE * 5  # ~5,000 tokens: the wrong factor says ~2,500, which seems to fit
+
+    async def run() -> tuple[Final, Final]:
+        try:
+            return await ask(session, parts("Bugs?", code)), await ask(
+                session, parts("Bugs?", code)
+            )
+        finally:
+            await backend.aclose()
+
+    cut, retry = asyncio.run(run())
+    assert ollama_server.streams[0].truncated  # the server did cut it
+    assert cut.truncated and "cut it silently" in session.notes[0]
+    # The factor now covers the bound the cut proved, so the retry is shrunk to fit.
+    assert not ollama_server.streams[1].truncated and not retry.truncated
+    assert session.last_fit is not None and session.last_fit.shrunk
+    assert store.factor("gemma4:e4b") > 0.8
