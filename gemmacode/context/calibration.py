@@ -26,10 +26,11 @@ in the evaluated count, in one of two ways:
 - the count is well below the estimate: below :data:`TRUNCATION_RATIO` of it, on a request
   whose estimate was near ``num_ctx`` (:data:`NEAR_CTX`), without a cached prefix (nothing
   substantial shared with the previous request of this session, or a fresh load), and too
-  large to be a cache hit (at least :data:`MIN_EVALUATED_SHARE` of ``num_ctx``). A truncated count never feeds the factor; instead the factor is raised to at
-least ``num_ctx / raw`` (the server only cuts prompts longer than ``num_ctx``) and at least
-1.0 (how much longer is unknown), at once, so the next request is sized with a count that
-is no longer too low.
+  large to be a cache hit (at least :data:`MIN_EVALUATED_SHARE` of ``num_ctx``).
+
+A truncated count never feeds the factor; instead the factor is raised at once to at least
+``num_ctx / raw`` (the server only cuts prompts longer than ``num_ctx``) and at least 1.0
+(how much longer is unknown), so the next request is sized with a count no longer too low.
 """
 
 from __future__ import annotations
