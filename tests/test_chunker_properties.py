@@ -155,3 +155,11 @@ def test_generated_sources_in_every_language() -> None:
     for language, text in samples.items():
         for budget in (3, 6, 12, 400):
             check(text * 5, language, budget)
+
+
+def test_every_source_file_of_this_repository() -> None:
+    paths = sorted(p for p in (ROOT / "gemmacode").rglob("*") if p.suffix in (".py", ".scm"))
+    assert len(paths) > 20
+    for path in paths:
+        text = path.read_bytes().decode("utf-8", "replace")
+        check(text, language_for(path.name), 96)

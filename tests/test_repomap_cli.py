@@ -136,3 +136,20 @@ def test_map_on_a_real_index_matches_the_library(bank: Path) -> None:
     assert {s.name for s in m.symbols} >= {"Account", "deposit", "TransferService", "main"}
     assert m.tokens == TokenCounter().count(m.text) <= 2048
     assert m.files[0] == "bank/models.py"
+
+
+def test_map_of_this_repository(tmp_path: Path) -> None:
+    """A real repository indexed for real: within budget, at least 90% full, repeatable."""
+    from gemmacode.config import load_settings
+    from gemmacode.index.indexer import open_index
+
+    root = Path(__file__).resolve().parent.parent
+    index = open_index(root, load_settings(root, {}, {}).index, cache_dir=tmp_path / "idx")
+    counter = TokenCounter()
+    for tokens in (256, 1024, 2048):
+        m = build_map(index, counter, tokens)
+        assert 0.9 * tokens <= m.tokens == counter.count(m.text) <= tokens
+        assert build_map(index, TokenCounter(), tokens, cache_dir=tmp_path / "map") == m
+    asked = build_map(index, counter, 512, question="how does build_map fit the budget?")
+    assert asked.symbols[0].name == "build_map"
+    assert asked.files[0] == "gemmacode/index/repomap.py"

@@ -117,13 +117,8 @@ def test_zero_or_tiny_budgets_give_an_empty_map() -> None:
     assert build_map(FakeIndex({}), COUNTER, 500).text == ""
 
 
-def test_ranking_is_kept_on_disk_for_the_next_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    index = synthetic_repo(11, 40)
-    first = build_map(index, COUNTER, 400, focus=["pkg/mod_3.py"], cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("*.json"))) == 1
-    # A fresh process: nothing in memory, and ranking again would fail loudly.
+def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget what this process remembers, and make ranking again fail loudly."""
     monkeypatch.setattr(repomap, "_ranks", type(repomap._ranks)())
     monkeypatch.setattr(repomap, "_graphs", type(repomap._graphs)())
 
@@ -131,18 +126,67 @@ def test_ranking_is_kept_on_disk_for_the_next_process(
         raise AssertionError("ranked again instead of reading the cache")
 
     monkeypatch.setattr(repomap, "build_graph", no_ranking)
-    again = build_map(index, COUNTER, 400, focus=["pkg/mod_3.py"], cache_dir=tmp_path)
+
+
+class CountingIndex(FakeIndex):
+    """Counts how often the decoded records are asked for; ``records()`` is free."""
+
+    decoded = 0
+
+    @property  # type: ignore[override]
+    def files(self) -> dict[str, FileRecord]:
+        CountingIndex.decoded += 1
+        return self.__dict__["_files"]
+
+    def __init__(self, files: dict[str, FileRecord]) -> None:
+        self.__dict__["_files"] = files
+
+    def records(self) -> dict[str, FileRecord]:
+        return self.__dict__["_files"]
+
+
+def test_ranking_is_kept_on_disk_for_the_next_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = synthetic_repo(11, 40)
+    first = build_map(index, COUNTER, 400, focus=["pkg/mod_3.py"], cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("rank-*.json"))) == 1
+    assert len(list(tmp_path.glob("map-*.json"))) == 1
+    fresh_process(monkeypatch)
+    # Another budget: the map is new, the ranking comes from disk.
+    bigger = build_map(index, COUNTER, 800, focus=["pkg/mod_3.py"], cache_dir=tmp_path)
+    assert bigger.tokens > first.tokens
+    assert bigger.symbols[: len(first.symbols) // 2] == first.symbols[: len(first.symbols) // 2]
+    assert len(list(tmp_path.glob("map-*.json"))) == 2
+
+
+def test_a_cached_map_needs_no_decoding_and_no_tokenizer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = CountingIndex(synthetic_repo(13, 40).files)
+    counter = TokenCounter()
+    first = build_map(index, counter, 300, question="handle event", cache_dir=tmp_path)
+    assert CountingIndex.decoded == 1
+    fresh_process(monkeypatch)
+    counter_again = TokenCounter()
+    again = build_map(index, counter_again, 300, question="handle event", cache_dir=tmp_path)
     assert again == first
+    assert CountingIndex.decoded == 1 and counter_again.misses == counter_again.hits == 0
+    # Another counter factor counts differently: not served from the cache.
+    other = build_map(index, TokenCounter(1.5), 300, question="handle event", cache_dir=tmp_path)
+    assert other.tokens <= 300 and CountingIndex.decoded == 2
 
 
-def test_a_changed_file_or_a_damaged_cache_is_never_trusted(tmp_path: Path) -> None:
+def test_a_changed_file_or_a_damaged_cache_is_never_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     index = synthetic_repo(12, 30)
     before = build_map(index, COUNTER, 400, cache_dir=tmp_path)
-    entry = next(tmp_path.glob("*.json"))
-    entry.write_text('{"fingerprint": "x", "order": [0, 99999]')  # torn write
+    for entry in tmp_path.glob("*.json"):
+        entry.write_text('{"key": "x", "order": [0, 99999]')  # torn or foreign
     repomap._ranks.clear()
     assert build_map(index, COUNTER, 400, cache_dir=tmp_path) == before
-    # Change one file: a new fingerprint, so the old ranking is not reused.
+    # Change one file: a new fingerprint, so neither the ranking nor the map is reused.
     path = "pkg/mod_0.py"
     old = index.files[path]
     index.files[path] = FileRecord(
@@ -151,6 +195,6 @@ def test_a_changed_file_or_a_damaged_cache_is_never_trusted(tmp_path: Path) -> N
     assert repomap.fingerprint(index.files) != repomap.fingerprint(synthetic_repo(12, 30).files)
     after = build_map(index, COUNTER, 400, cache_dir=tmp_path)
     assert after.tokens <= 400
-    assert len(list(tmp_path.glob("*.json"))) == 2  # ranked anew and stored
+    assert len(list(tmp_path.glob("rank-*.json"))) == 2  # ranked anew and stored
     shown = [s for s in after.symbols if s.file == path]
     assert all(s == old.symbols[0] for s in shown)

@@ -77,11 +77,11 @@ def run(args: argparse.Namespace) -> int:
     tokens = settings.map.tokens if args.tokens is None else args.tokens
     if tokens < MIN_TOKENS:
         raise UsageError(f"--tokens {tokens} is too small", f"use at least {MIN_TOKENS}")
+    # A short-lived process whose objects all live to the end: the cyclic collector would
+    # only walk the decoded index again and again.
+    gc.disable()
     index = open_index(root, settings.index, progress=sys.stderr.isatty())
-    files = index.files
-    # The index is loaded and stays alive to the end: the collector would only walk it again.
-    gc.freeze()
-    focus = _focus_paths(index.root, args.focus, set(files))
+    focus = _focus_paths(index.root, args.focus, set(index.paths()))
     factor = CalibrationStore(user_cache_dir() / "calibration.json").factor(settings.backend.model)
     repo_map = build_map(
         index,

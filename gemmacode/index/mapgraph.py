@@ -69,8 +69,11 @@ def mentioned(names: Iterable[str], idents: set[str], words: set[str]) -> set[st
     return out
 
 
-def _specific(name: str) -> bool:
-    return len(name) >= 8 and ("_" in name.strip("_") or name.lower() != name != name.upper())
+def _specific(name: str, min_length: int = 8) -> bool:
+    """Shaped like code rather than a word: snake_case or camelCase, and long enough."""
+    if len(name) < min_length:
+        return False
+    return "_" in name.strip("_") or name.lower() != name != name.upper()
 
 
 @dataclass
@@ -180,9 +183,14 @@ def rank_definitions(
             continue
         for name, w in mine:
             flow[name] = flow.get(name, 0.0) + rank[i] * w / total
-    # Definitions the question names come first (unless the name is generic), then by score.
-    first = {n for n in named if len(graph.definers[n]) <= GENERIC_DEFINERS}
-    scored: list[tuple[bool, float, str, int, str, int]] = []
+    # Definitions the question names come first (unless the name is generic): those it
+    # spells out as code (``build_map``, ``QuerySet``) before those it names in words.
+    tier = {
+        n: 0 if n in idents and _specific(n, 1) else 1
+        for n in named
+        if len(graph.definers[n]) <= GENERIC_DEFINERS
+    }
+    scored: list[tuple[int, float, str, int, str, int]] = []
     for i, path in enumerate(graph.paths):
         syms = files[path].symbols
         if not syms:
@@ -190,6 +198,7 @@ def rank_definitions(
         floor = rank[i] * 1e-3 / len(syms)
         for k, s in enumerate(syms):
             share = flow.get(s.name, 0.0) / len(graph.definers[s.name])
-            scored.append((s.name not in first, -(share + floor), path, s.start_line, s.scope, k))
+            rank_tier = tier.get(s.name, 2)
+            scored.append((rank_tier, -(share + floor), path, s.start_line, s.scope, k))
     scored.sort()
     return [(path, k) for _, _, path, _, _, k in scored]

@@ -1,0 +1,95 @@
+"""On-disk cache for the repo map: rankings and finished maps, keyed by what they depend on.
+
+Ranking thousands of files is seconds of pure Python and loading the tokenizer is a good part
+of a second, while a warm index of an unchanged repository asks the same question every time.
+So the map keeps, in a folder of its own, the ranking for each (fingerprint, focus, question)
+and the finished map for each (fingerprint, focus, question, budget, counter). The
+fingerprint covers every file's path and content hash and the version of the tags
+extraction, so any edit, added or removed file, or grammar/query upgrade misses the cache.
+
+Entries are JSON written to a temporary file and moved into place with ``os.replace``: a
+crash or a second process never leaves half an entry, and a damaged entry reads as a miss.
+Only the newest :data:`KEEP` entries of each kind are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from gemmacode.index.model import FileRecord
+
+VERSION = 2
+KEEP = 16
+
+
+@cache
+def _tags_version() -> str:
+    """The index's tags fingerprint: changes with queries, grammars and the tags format."""
+    try:
+        from gemmacode.index.tags import fingerprint as tags_fingerprint
+    except ImportError:
+        return ""
+    return str(tags_fingerprint())
+
+
+def fingerprint(records: Mapping[str, FileRecord]) -> str:
+    """A stable digest of the files the map is made from: paths, content hashes, and the
+    tags extraction version (no symbol needs decoding to compute it)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"v{VERSION}\0{_tags_version()}\n".encode())
+    for path in sorted(records):
+        h.update(f"{path}\0{records[path].digest}\n".encode())
+    return h.hexdigest()
+
+
+def _entry(cache_dir: Path, kind: str, key: str) -> Path:
+    digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+    return cache_dir / f"{kind}-{digest}.json"
+
+
+def load(cache_dir: Path, kind: str, key: str) -> dict[str, Any] | None:
+    """The entry stored under ``key``, or None when absent, unreadable or for another key."""
+    try:
+        doc = json.loads(_entry(cache_dir, kind, key).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("key") != key:
+        return None
+    return doc
+
+
+def store(cache_dir: Path, kind: str, key: str, doc: dict[str, Any]) -> None:
+    """Write ``doc`` under ``key`` atomically; failures only cost the next run some time."""
+    path = _entry(cache_dir, kind, key)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{kind}-", dir=cache_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({**doc, "key": key}, fh, ensure_ascii=False, separators=(",", ":"))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _prune(cache_dir, kind)
+    except OSError:
+        return
+
+
+def _prune(cache_dir: Path, kind: str) -> None:
+    aged: list[tuple[int, Path]] = []
+    for entry in cache_dir.glob(f"{kind}-*.json"):
+        try:
+            aged.append((entry.stat().st_mtime_ns, entry))
+        except OSError:
+            continue  # removed by another process meanwhile
+    aged.sort()
+    for _, old in aged[:-KEEP]:
+        old.unlink(missing_ok=True)
