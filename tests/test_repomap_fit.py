@@ -198,3 +198,16 @@ def test_a_changed_file_or_a_damaged_cache_is_never_trusted(
     assert len(list(tmp_path.glob("rank-*.json"))) == 2  # ranked anew and stored
     shown = [s for s in after.symbols if s.file == path]
     assert all(s == old.symbols[0] for s in shown)
+
+
+def test_signatures_are_one_line_and_bounded() -> None:
+    from gemmacode.index.maprender import signature_line
+    from gemmacode.index.model import Symbol
+
+    multi = Symbol("f", "function", "K.f", "a.py", 7, 9, "def f(\n    a,\n    b,\n):")
+    assert signature_line(multi) == "7:   def f( a, b, ):"
+    long = Symbol("g", "function", "g", "a.py", 1, 2, "def g(" + "x, " * 100 + "):")
+    line = signature_line(long)
+    assert line.startswith("1: def g(x, x,") and line.endswith("...") and len(line) <= 163
+    nameless = Symbol("h", "function", "h", "a.py", 3, 3, "   ")
+    assert signature_line(nameless) == "3: h"
