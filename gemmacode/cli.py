@@ -21,11 +21,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "map": ("gemmacode.commands.map_cmd", "print a ranked outline of the repository"),
     "chunks": ("gemmacode.commands.chunks_cmd", "split a file into syntax-aware chunks"),
     "config": ("gemmacode.commands.config_cmd", "show the settings in force and where from"),
+    "review": (
+        "gemmacode.commands.review_cmd",
+        "review a file, range, symbol, folder, or staged/working/revision changes",
+    ),
+    "ask": ("gemmacode.commands.ask_cmd", "ask a question about the code"),
     "models": (
         "gemmacode.commands.models_cmd",
         "list Ollama models and whether they fit the GPU; pull; recommend one",
     ),
     "modelfile": ("gemmacode.commands.modelfile_cmd", "write a Modelfile for `ollama create`"),
+    "eval": ("gemmacode.commands.eval_cmd", "measure a model's reviews on cases with planted bugs"),
 }
 
 
