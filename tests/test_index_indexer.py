@@ -184,3 +184,17 @@ def test_progress_bar_only_on_a_terminal() -> None:
     quiet = FakeTerminal()
     Progress(10, stream=quiet, enabled=False).update(3, force=True)
     assert quiet.getvalue() == ""
+
+
+def test_symbols_are_decoded_per_file_on_demand(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "c"
+    open_index(repo, IndexSettings(), cache_dir=cache)
+    index = open_index(repo, IndexSettings(), cache_dir=cache)  # warm: all from the cache
+    counts = index.counts()
+    assert index.records()["app/store.py"].symbols == []  # nothing decoded yet
+    assert index.find_symbol("app/store.py", "Store.get") is not None
+    assert len(index.records()["app/store.py"].symbols) == 4
+    assert index.records()["cmd/main.go"].symbols == []  # other files still untouched
+    full = index.files
+    assert counts == {p: (len(r.symbols), len(r.references)) for p, r in full.items()}
+    assert counts["app/store.py"] == (4, 4)  # read_file, decode, open, read

@@ -398,8 +398,10 @@ def _read_stale(
 class RepoIndex:
     """The indexed repository: file records, skipped files, symbol lookups.
 
-    Symbols are decoded from the cache on first use (``files``, ``symbols()`` and the
-    lookups); ``skipped`` and ``stats`` are available at once.
+    Symbols stay marshalled until asked for, file by file: ``find_symbol`` and ``enclosing``
+    decode one file, ``files``, ``symbols()``, ``definitions`` and ``references_to`` decode
+    them all (once). ``paths()``, ``records()``, ``counts()``, ``skipped`` and ``stats`` never
+    decode anything.
     """
 
     def __init__(
@@ -414,16 +416,15 @@ class RepoIndex:
         self.skipped = skipped
         self.stats = stats
         self._records = records
-        self._blobs = blobs
-        self._loaded = False
+        self._blobs = blobs  # path -> marshalled symbols not decoded yet
         self._defs: dict[str, list[Symbol]] | None = None
         self._refs: dict[str, list[Reference]] | None = None
 
     @property
     def files(self) -> dict[str, FileRecord]:
         """Every indexed file by root-relative POSIX path, sorted, with symbols filled in."""
-        if not self._loaded:
-            self._load()
+        for path in list(self._blobs):
+            self._decode(path)
         return self._records
 
     def paths(self) -> list[str]:
@@ -431,40 +432,42 @@ class RepoIndex:
         return list(self._records)
 
     def records(self) -> dict[str, FileRecord]:
-        """Like ``files`` but without filling in symbols when they are not decoded yet."""
+        """Like ``files`` but without filling in symbols that are not decoded yet."""
         return self._records
 
+    def record(self, path: str) -> FileRecord | None:
+        """One file's record with its symbols, decoding only that file."""
+        if path in self._blobs:
+            self._decode(path)
+        return self._records.get(path)
+
     def counts(self) -> dict[str, tuple[int, int]]:
-        """(symbols, references) per source file, without building the records if not yet
-        built: a summary should not pay for objects it never looks at."""
-        if self._loaded:
-            return {p: (len(r.symbols), len(r.references)) for p, r in self._records.items()}
-        out: dict[str, tuple[int, int]] = {}
-        for path, blob in self._blobs.items():
+        """(symbols, references) per file, without building symbol objects not built yet:
+        a summary should not pay for objects it never looks at."""
+        out = {p: (len(r.symbols), len(r.references)) for p, r in self._records.items()}
+        for path in list(self._blobs):
             try:
-                syms, names, _lines = marshal.loads(blob)
+                syms, names, _lines = marshal.loads(self._blobs[path])
             except (ValueError, EOFError, TypeError):
-                self._load()
-                return self.counts()
+                rec = self._decode(path)
+                out[path] = (len(rec.symbols), len(rec.references))
+                continue
             out[path] = (len(syms), len(names))
         return out
 
-    def _load(self) -> None:
+    def _decode(self, path: str) -> FileRecord:
         from gemmacode.index.tags import parse_tags
 
-        for path, blob in self._blobs.items():
-            rec = self._records[path]
-            try:
-                syms, names, lines = marshal.loads(blob)
-            except (ValueError, EOFError, TypeError):  # a damaged entry: parse the file again
-                result = parse_tags(self.read_text(path).encode("utf-8"), rec.language)
-                syms, names, lines = result.symbols, result.ref_names, result.ref_lines
-            rec.symbols = [
-                Symbol(s[0], s[1], s[2], path, s[3], s[4], s[5], s[6], s[7]) for s in syms
-            ]
-            rec.references = [Reference(n, path, ln) for n, ln in zip(names, lines, strict=True)]
-        self._blobs = {}
-        self._loaded = True
+        rec = self._records[path]
+        blob = self._blobs.pop(path)
+        try:
+            syms, names, lines = marshal.loads(blob)
+        except (ValueError, EOFError, TypeError):  # a damaged entry: parse the file again
+            result = parse_tags(self.read_text(path).encode("utf-8"), rec.language)
+            syms, names, lines = result.symbols, result.ref_names, result.ref_lines
+        rec.symbols = [Symbol(s[0], s[1], s[2], path, s[3], s[4], s[5], s[6], s[7]) for s in syms]
+        rec.references = [Reference(n, path, ln) for n, ln in zip(names, lines, strict=True)]
+        return rec
 
     def read_text(self, path: str) -> str:
         """The file's current text (undecodable bytes replaced), read from the work tree."""
@@ -503,14 +506,14 @@ class RepoIndex:
 
     def find_symbol(self, path: str, scope: str) -> Symbol | None:
         """The definition at scope path ``scope`` (such as ``Class.method``) in ``path``."""
-        rec = self.files.get(path)
+        rec = self.record(path)
         if rec is None:
             return None
         return next((s for s in rec.symbols if s.scope == scope), None)
 
     def enclosing(self, path: str, line: int) -> Symbol | None:
         """The innermost definition in ``path`` whose lines contain ``line``."""
-        rec = self.files.get(path)
+        rec = self.record(path)
         if rec is None:
             return None
         best: Symbol | None = None

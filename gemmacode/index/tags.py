@@ -1,9 +1,10 @@
 """Definitions and references from tree-sitter tags queries, one ``queries/<lang>.scm`` each.
 
-A query marks a definition node ``@definition.<kind>`` with its identifier ``@name``, a
-reference ``@reference.<kind>`` with ``@name``, and a node that only opens a scope (a Rust
-``impl`` block) ``@scope`` with ``@name``. An optional ``@receiver`` (a Go receiver type, the
-``Foo`` of C++ ``Foo::bar``) prefixes the scope. Enclosing scopes come from how definition
+A query marks a definition node ``@definition.<kind>`` with its identifier ``@name``, the
+identifier of a reference ``@reference.<kind>`` (one capture per match keeps the hot loop
+short), and a node that only opens a scope (a Rust ``impl`` block) ``@scope`` with
+``@name``. An optional ``@receiver`` (a Go receiver type, the ``Foo`` of C++ ``Foo::bar``)
+prefixes the scope. Enclosing scopes come from how definition
 nodes nest, so ``Class.method`` needs no per-language code. A query file may start with
 ``; inherits: a, b`` to include other files first (TypeScript extends JavaScript).
 
@@ -113,21 +114,38 @@ def fingerprint() -> str:
 
 
 _lock = threading.Lock()
-_queries: dict[str, Any] = {}
+_queries: dict[str, tuple[Any, list[tuple[str, str, str]]]] = {}
 _local = threading.local()
+_CAPTURE = re.compile(r"@((?:definition|reference)\.\w+|scope)\b")
+
+
+def _compiled(language: str) -> tuple[Any, list[tuple[str, str, str]]]:
+    """The query and, per pattern, its (role, capture, kind): role is def, ref or scope."""
+    with _lock:
+        found = _queries.get(language)
+    if found is None:
+        from tree_sitter import Query
+
+        source = query_source(language)
+        query: Any = Query(get_language(language), source)  # the stubs lag the runtime API
+        raw = source.encode("utf-8")
+        roles = []
+        for i in range(query.pattern_count):
+            text = raw[query.start_byte_for_pattern(i) : query.end_byte_for_pattern(i)]
+            match = _CAPTURE.search(text.decode("utf-8"))
+            capture = match.group(1) if match else ""
+            role, _, kind = capture.partition(".")
+            role = {"definition": "def", "reference": "ref"}.get(role, role)
+            roles.append((role, capture, kind or role))
+        found = (query, roles)
+        with _lock:
+            _queries[language] = found
+    return found
 
 
 def get_query(language: str) -> Any:
     """The compiled ``tree_sitter.Query`` for ``language`` (cached per process)."""
-    with _lock:
-        query = _queries.get(language)
-    if query is None:
-        from tree_sitter import Query
-
-        query = Query(get_language(language), query_source(language))
-        with _lock:
-            _queries[language] = query
-    return query
+    return _compiled(language)[0]
 
 
 def _parser(language: str) -> Any:
@@ -155,53 +173,42 @@ class _Def:
         self.pattern = pattern
 
 
-def _roles(caps: dict[str, list[Any]]) -> tuple[str, str, str]:
-    """(role, capture, kind) of a pattern from its capture names; role is def, ref or scope."""
-    for cap in caps:
-        if cap.startswith("definition."):
-            return "def", cap, cap[len("definition.") :]
-        if cap.startswith("reference."):
-            return "ref", cap, cap[len("reference.") :]
-        if cap == "scope":
-            return "scope", cap, "scope"
-    return "", "", ""
-
-
 def parse_tags(data: bytes, language: str) -> ParseResult:
     """Parse ``data`` (UTF-8) and run the language's tags query over it.
 
     One definition per name token: when several patterns match it, the first pattern in the
     query file wins, so specific patterns (a decorated function, a Go interface) come first.
+    This loop runs for every match in the repository, hence the plain style.
     """
     from tree_sitter import QueryCursor
 
     tree = _parser(language).parse(data)
     root = tree.root_node
-    roles: dict[int, tuple[str, str, str]] = {}
+    query, roles = _compiled(language)
     defs: dict[int, _Def] = {}  # by name start
     refs: dict[int, tuple[bytes, int]] = {}  # by name start: two patterns may share a node
-    for pattern, caps in QueryCursor(get_query(language)).matches(root):
-        role = roles.get(pattern)
-        if role is None:
-            role = roles[pattern] = _roles(caps)
+    for pattern, caps in QueryCursor(query).matches(root):
+        role, capture, kind = roles[pattern]
+        if role == "ref":
+            node = caps[capture][0]
+            sb, eb = node.byte_range
+            refs[sb] = (data[sb:eb], node.start_point.row + 1)
+            continue
         names = caps.get("name")
-        if not names:
+        if not role or not names:
             continue
         name_node = names[0]
         sb = name_node.start_byte
-        if role[0] == "ref":
-            refs[sb] = (data[sb : name_node.end_byte], name_node.start_point.row + 1)
+        if sb in defs and defs[sb].pattern <= pattern:
             continue
-        if not role[0] or (sb in defs and defs[sb].pattern <= pattern):
-            continue
-        node = caps[role[1]][0]
+        node = caps[capture][0]
         receivers = caps.get("receiver")
         receiver = ""
         if receivers:
             r = receivers[0]
             receiver = _clean_receiver(data[r.start_byte : r.end_byte].decode("utf-8", "replace"))
         name = data[sb : name_node.end_byte].decode("utf-8", "replace")
-        defs[sb] = _Def(node.start_byte, node.end_byte, name, role[2], node, receiver, pattern)
+        defs[sb] = _Def(node.start_byte, node.end_byte, name, kind, node, receiver, pattern)
     symbols = _nest(list(defs.values()), data, language in LIFT_SIGNATURE)
     ref_names: list[str] = []
     ref_lines: list[int] = []

@@ -73,12 +73,12 @@
       ]) @definition.constant))
 
 ((call_expression
-  function: (identifier) @name) @reference.call
-  (#not-match? @name "^(require)$"))
+  function: (identifier) @reference.call)
+  (#not-match? @reference.call "^(require)$"))
 
 (call_expression
   function: (member_expression
-    property: (property_identifier) @name)) @reference.call
+    property: (property_identifier) @reference.call))
 
 (new_expression
-  constructor: (identifier) @name) @reference.class
+  constructor: (identifier) @reference.class)

@@ -1,7 +1,7 @@
 ; JSX element names (React components) as references; used by JavaScript and TSX.
 
 (jsx_opening_element
-  name: (identifier) @name) @reference.class
+  name: (identifier) @reference.class)
 
 (jsx_self_closing_element
-  name: (identifier) @name) @reference.class
+  name: (identifier) @reference.class)

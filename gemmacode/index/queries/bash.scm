@@ -13,4 +13,4 @@
       name: (variable_name) @name)) @definition.variable)
 
 (command
-  name: (command_name (word) @name)) @reference.call
+  name: (command_name (word) @reference.call))

@@ -54,9 +54,9 @@
 
 (call_expression
   function: [
-    (identifier) @name
-    (field_expression field: (field_identifier) @name)
-    (qualified_identifier name: (identifier) @name)
-  ]) @reference.call
+    (identifier) @reference.call
+    (field_expression field: (field_identifier) @reference.call)
+    (qualified_identifier name: (identifier) @reference.call)
+  ])
 
-(type_identifier) @name @reference.type
+(type_identifier) @reference.type

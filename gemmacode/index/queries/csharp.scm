@@ -31,16 +31,16 @@
   name: (_) @name) @definition.module
 
 (base_list
-  (_) @name) @reference.class
+  (_) @reference.class)
 
 (object_creation_expression
-  type: (identifier) @name) @reference.class
+  type: (identifier) @reference.class)
 
 (invocation_expression
   function: [
-    (identifier) @name
-    (member_access_expression name: (identifier) @name)
-  ]) @reference.call
+    (identifier) @reference.call
+    (member_access_expression name: (identifier) @reference.call)
+  ])
 
 (variable_declaration
-  type: (identifier) @name) @reference.class
+  type: (identifier) @reference.class)

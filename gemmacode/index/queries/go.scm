@@ -40,10 +40,10 @@
 
 (call_expression
   function: [
-    (identifier) @name
-    (parenthesized_expression (identifier) @name)
-    (selector_expression field: (field_identifier) @name)
-    (parenthesized_expression (selector_expression field: (field_identifier) @name))
-  ]) @reference.call
+    (identifier) @reference.call
+    (parenthesized_expression (identifier) @reference.call)
+    (selector_expression field: (field_identifier) @reference.call)
+    (parenthesized_expression (selector_expression field: (field_identifier) @reference.call))
+  ])
 
-(type_identifier) @name @reference.type
+(type_identifier) @reference.type

@@ -22,13 +22,13 @@
   name: (identifier) @name) @definition.constructor
 
 (method_invocation
-  name: (identifier) @name) @reference.call
+  name: (identifier) @reference.call)
 
 (type_list
-  (type_identifier) @name) @reference.implementation
+  (type_identifier) @reference.implementation)
 
 (object_creation_expression
-  type: (type_identifier) @name) @reference.class
+  type: (type_identifier) @reference.class)
 
 (superclass
-  (type_identifier) @name) @reference.class
+  (type_identifier) @reference.class)

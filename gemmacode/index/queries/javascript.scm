@@ -2,4 +2,4 @@
 ; JavaScript (the grammar parses JSX too): the shared patterns plus `extends` references.
 
 (class_heritage
-  (identifier) @name) @reference.class
+  (identifier) @reference.class)

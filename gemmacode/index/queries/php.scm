@@ -26,25 +26,25 @@
     (variable_name (name) @name))) @definition.field
 
 (class_interface_clause
-  [(name) (qualified_name)] @name) @reference.implementation
+  [(name) (qualified_name)] @reference.implementation)
 
 (base_clause
-  [(name) (qualified_name)] @name) @reference.class
+  [(name) (qualified_name)] @reference.class)
 
 (object_creation_expression
   [
-    (qualified_name (name) @name)
-    (name) @name
-  ]) @reference.class
+    (qualified_name (name) @reference.class)
+    (name) @reference.class
+  ])
 
 (function_call_expression
   function: [
-    (qualified_name (name) @name)
-    (name) @name
-  ]) @reference.call
+    (qualified_name (name) @reference.call)
+    (name) @reference.call
+  ])
 
 (scoped_call_expression
-  name: (name) @name) @reference.call
+  name: (name) @reference.call)
 
 (member_call_expression
-  name: (name) @name) @reference.call
+  name: (name) @reference.call)

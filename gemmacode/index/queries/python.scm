@@ -1,4 +1,4 @@
-; Python tags. Captures: @definition.<kind> with @name; @reference.<kind> with @name.
+; Python tags. Captures: @definition.<kind> with @name; @reference.<kind> on the name itself.
 ; A function nested in a class becomes a method in tags.py. Decorated definitions come
 ; first so their range includes the decorators.
 
@@ -23,25 +23,25 @@
 
 (call
   function: [
-    (identifier) @name
+    (identifier) @reference.call
     (attribute
-      attribute: (identifier) @name)
-  ]) @reference.call
+      attribute: (identifier) @reference.call)
+  ])
 
 (class_definition
   superclasses: (argument_list
     [
-      (identifier) @name
+      (identifier) @reference.class
       (attribute
-        attribute: (identifier) @name)
-    ])) @reference.class
+        attribute: (identifier) @reference.class)
+    ]))
 
 (decorator
   [
-    (identifier) @name
+    (identifier) @reference.call
     (attribute
-      attribute: (identifier) @name)
-  ]) @reference.call
+      attribute: (identifier) @reference.call)
+  ])
 
 (type
-  (identifier) @name) @reference.type
+  (identifier) @reference.type)

@@ -33,10 +33,10 @@
     left: (constant) @name) @definition.constant)
 
 (call
-  method: (identifier) @name) @reference.call
+  method: (identifier) @reference.call)
 
 (superclass
   [
-    (constant) @name
-    (scope_resolution name: (constant) @name)
-  ]) @reference.class
+    (constant) @reference.class
+    (scope_resolution name: (constant) @reference.class)
+  ])

@@ -42,17 +42,17 @@
 
 (call_expression
   function: [
-    (identifier) @name
-    (field_expression field: (field_identifier) @name)
-    (scoped_identifier name: (identifier) @name)
-  ]) @reference.call
+    (identifier) @reference.call
+    (field_expression field: (field_identifier) @reference.call)
+    (scoped_identifier name: (identifier) @reference.call)
+  ])
 
 (macro_invocation
-  macro: (identifier) @name) @reference.call
+  macro: (identifier) @reference.call)
 
 (impl_item
-  trait: (type_identifier) @name) @reference.implementation
+  trait: (type_identifier) @reference.implementation)
 
 (impl_item
-  type: (type_identifier) @name
-  !trait) @reference.implementation
+  type: (type_identifier) @reference.implementation
+  !trait)

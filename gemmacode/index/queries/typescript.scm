@@ -32,16 +32,16 @@
   name: (identifier) @name) @definition.module
 
 (type_annotation
-  (type_identifier) @name) @reference.type
+  (type_identifier) @reference.type)
 
 (extends_clause
-  value: (identifier) @name) @reference.class
+  value: (identifier) @reference.class)
 
 (extends_type_clause
-  type: (type_identifier) @name) @reference.class
+  type: (type_identifier) @reference.class)
 
 (implements_clause
   [
-    (type_identifier) @name
-    (generic_type name: (type_identifier) @name)
-  ]) @reference.implementation
+    (type_identifier) @reference.implementation
+    (generic_type name: (type_identifier) @reference.implementation)
+  ])
