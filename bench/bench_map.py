@@ -61,16 +61,21 @@ def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
 
 
 def measure(
-    cmd: list[str], env: dict[str, str], runs: int, before: Callable[[], None] | None = None
-) -> tuple[float, int, str]:
-    samples, peaks, out = [], [], ""
+    variants: list[tuple[list[str], Callable[[], None] | None]], env: dict[str, str], runs: int
+) -> list[tuple[float, int, str]]:
+    """Median wall time, peak RSS and last output per variant. Runs are interleaved (one of
+    each per round) so a burst of load from other processes hits every variant alike."""
+    walls: list[list[float]] = [[] for _ in variants]
+    peaks: list[int] = [0] * len(variants)
+    outs: list[str] = [""] * len(variants)
     for _ in range(runs):
-        if before is not None:
-            before()
-        wall, rss, out = run_once(cmd, env)
-        samples.append(wall)
-        peaks.append(rss)
-    return statistics.median(samples), max(peaks), out
+        for i, (cmd, before) in enumerate(variants):
+            if before is not None:
+                before()
+            wall, rss, outs[i] = run_once(cmd, env)
+            walls[i].append(wall)
+            peaks[i] = max(peaks[i], rss)
+    return [(statistics.median(w), p, o) for w, p, o in zip(walls, peaks, outs, strict=True)]
 
 
 def main() -> None:
@@ -100,12 +105,24 @@ def main() -> None:
             for folder in map_folders():
                 shutil.rmtree(folder)
 
-        help_s, help_mb, _ = measure([exe, "--help"], env, args.runs)
-        open_s, open_mb, _ = measure([sys.executable, "-c", OPEN_ONLY, str(repo)], env, args.runs)
-        cold_s, cold_mb, _ = measure(map_cmd, env, args.runs, forget_all)
-        ranked_s, ranked_mb, _ = measure(map_cmd, env, args.runs, forget_maps)
-        run_once(map_cmd, env)  # fill the map cache
-        warm_s, warm_mb, text = measure(map_cmd, env, args.runs)
+        def nothing() -> None:
+            return None
+
+        # Variant order matters for the caches: the all-warm run follows one that refilled
+        # the map cache.
+        results = measure(
+            [
+                ([exe, "--help"], None),
+                ([sys.executable, "-c", OPEN_ONLY, str(repo)], None),
+                (map_cmd, forget_all),
+                (map_cmd, forget_maps),
+                (map_cmd, nothing),
+            ],
+            env,
+            args.runs,
+        )
+        (help_s, help_mb, _), (open_s, open_mb, _), (cold_s, cold_mb, _) = results[:3]
+        (ranked_s, ranked_mb, _), (warm_s, warm_mb, text) = results[3:]
         _, _, as_json = run_once([*map_cmd, "--json"], env)
     doc = json.loads(as_json)
     assert doc["text"] == text, "--json and the plain map must agree"
