@@ -332,12 +332,17 @@ def _read_stale(
     """Read and hash changed files, send new content to the parser; returns its results."""
     known = db.parse_keys()
     source = [c for c in stale if files_mod.language_of(c.path) in LANGUAGES]
+    # Source files first, so the workers start at once and the main process reads the
+    # remaining files while they parse.
+    in_source = {c.path for c in source}
+    stale = source + [c for c in stale if c.path not in in_source]
     source_bytes = sum(c.size for c in source)
     workers = _worker_count(settings)
     if len(source) < POOL_MIN_FILES or source_bytes < POOL_MIN_BYTES:
         workers = 1
     stats.workers = workers if workers > 1 else 0
-    batch_bytes = max(64 * 1024, min(1024 * 1024, source_bytes // max(1, workers * 6)))
+    # Small enough batches that no worker idles long at the end, big enough to amortise IPC.
+    batch_bytes = max(64 * 1024, min(512 * 1024, source_bytes // max(1, workers * 16)))
     parser = _Parser(workers, batch_bytes)
     bar = Progress(len(stale), enabled=progress)
     read_only = 0  # stale files that needed no parse

@@ -187,12 +187,17 @@ def parse_tags(data: bytes, language: str) -> ParseResult:
     query, roles = _compiled(language)
     defs: dict[int, _Def] = {}  # by name start
     refs: dict[int, tuple[bytes, int]] = {}  # by name start: two patterns may share a node
+    pos, line = 0, 1  # a line cursor: counting newlines is cheaper than node.start_point
     for pattern, caps in QueryCursor(query).matches(root):
         role, capture, kind = roles[pattern]
         if role == "ref":
-            node = caps[capture][0]
-            sb, eb = node.byte_range
-            refs[sb] = (data[sb:eb], node.start_point.row + 1)
+            sb, eb = caps[capture][0].byte_range
+            if sb >= pos:
+                line += data.count(b"\n", pos, sb)
+            else:
+                line -= data.count(b"\n", sb, pos)
+            pos = sb
+            refs[sb] = (data[sb:eb], line)
             continue
         names = caps.get("name")
         if not role or not names:
