@@ -145,6 +145,9 @@ def test_focus_and_question_pull_the_ranking() -> None:
     assert top(index, focus=["no/such/file.py"]) == plain
     assert top(index, question="where is unused thing called")[0] == "unused_thing"
     assert top(index, question="UnusedThing")[0] == "unused_thing"
+    # A scope path names one definition: it beats a name the question also spells out.
+    dotted = top(index, question="does unused_thing call Engine.run?")
+    assert dotted[0] == "Engine.run" and set(dotted[1:3]) == {"Engine", "unused_thing"}
 
 
 def test_generic_names_do_not_link_files() -> None:

@@ -27,6 +27,7 @@ MENTION_BOOST = 10.0
 UNIFORM_SHARE = 0.25
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 
@@ -159,6 +160,8 @@ def rank_definitions(
     ties broken by path, line and scope so the order is the same on every run."""
     idents, words = question_terms(question)
     named = mentioned(graph.definers, idents, words)
+    # ``QuerySet.filter`` names one definition by its scope path: it comes before all others.
+    dotted = {m.strip(".") for m in _DOTTED.findall(question)}
     edges: Sequence[Mapping[int, float]] = graph.edges
     out_weight = graph.out_weight
     if named:  # a name the question names weighs MENTION_BOOST times more
@@ -199,6 +202,8 @@ def rank_definitions(
         for k, s in enumerate(syms):
             share = flow.get(s.name, 0.0) / len(graph.definers[s.name])
             rank_tier = tier.get(s.name, 2)
+            if dotted and s.scope in dotted:
+                rank_tier = -1
             scored.append((rank_tier, -(share + floor), path, s.start_line, s.scope, k))
     scored.sort()
     return [(path, k) for _, _, path, _, _, k in scored]
