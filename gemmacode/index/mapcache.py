@@ -4,8 +4,9 @@ Ranking thousands of files is seconds of pure Python and loading the tokenizer i
 of a second, while a warm index of an unchanged repository asks the same question every time.
 So the map keeps, in a folder of its own, the ranking for each (fingerprint, focus, question)
 and the finished map for each (fingerprint, focus, question, budget, counter). The
-fingerprint covers every file's path and content hash and the version of the tags
-extraction, so any edit, added or removed file, or grammar/query upgrade misses the cache.
+fingerprint covers every file's path and content hash, the version of the tags extraction
+and of the map's own code, so any edit, added or removed file, grammar/query upgrade or new
+gemmacode misses the cache.
 
 Entries are JSON written to a temporary file and moved into place with ``os.replace``: a
 crash or a second process never leaves half an entry, and a damaged entry reads as a miss.
@@ -39,11 +40,27 @@ def _tags_version() -> str:
     return str(tags_fingerprint())
 
 
+@cache
+def _code_version() -> str:
+    """Size and mtime of the modules that rank and render: an upgraded or edited gemmacode
+    never serves a map made by the old code."""
+    from gemmacode.index import mapgraph, maprender, pagerank
+
+    parts = []
+    for module in (mapgraph, maprender, pagerank):
+        try:
+            st = os.stat(str(module.__file__))
+            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            parts.append("?")
+    return ",".join(parts)
+
+
 def fingerprint(records: Mapping[str, FileRecord]) -> str:
-    """A stable digest of the files the map is made from: paths, content hashes, and the
-    tags extraction version (no symbol needs decoding to compute it)."""
+    """A stable digest of the files the map is made from: paths, content hashes, the tags
+    extraction version and the map code's version (no symbol needs decoding for it)."""
     h = hashlib.blake2b(digest_size=16)
-    h.update(f"v{VERSION}\0{_tags_version()}\n".encode())
+    h.update(f"v{VERSION}\0{_tags_version()}\0{_code_version()}\n".encode())
     for path in sorted(records):
         h.update(f"{path}\0{records[path].digest}\n".encode())
     return h.hexdigest()
