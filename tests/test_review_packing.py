@@ -11,6 +11,7 @@ from gemmacode.index.indexer import open_index
 from gemmacode.index.tags import extract_tags
 from gemmacode.review.engine import ReviewOptions, code_budget, plan_target, review_plan
 from gemmacode.review.packing import pack_diff
+from gemmacode.review.related import GrepRelated, change_names, memo_tags
 from gemmacode.review.targets import DiffTarget, resolve_target
 from gemmacode.tokens import CalibrationStore, TokenCounter
 from tests.conftest import git
@@ -73,6 +74,13 @@ def test_related_definitions_from_the_index(git_repo: Path, tmp_path: Path) -> N
     assert "def main(x):" in unit.related and "calls handle" in unit.related
     assert "unrelated" not in unit.related
     assert unit.ranges == {"app.py": [(4, 11)]}  # related code is context, not reviewed lines
+    # The command line's source (git grep + a few tag parses) finds the same related code.
+    tags = memo_tags(extract_tags)
+    target = _staged(git_repo)
+    grep = GrepRelated(git_repo, tags)
+    grep.start(*change_names(target, tags))
+    via_grep = pack_diff(target, counter=TokenCounter(), budget=3000, tags_fn=tags, index=grep)
+    assert via_grep.units[0].related == unit.related
     tight = pack_diff(
         _staged(git_repo),
         counter=TokenCounter(),

@@ -261,18 +261,28 @@ async def _run(args: argparse.Namespace) -> int:
                 "set extra_instructions under [review] in .gemmacode.toml",
             )
     staged = args.staged or (args.target is None and not args.working and args.diff is None)
-    index = None
-    if args.target and "::" in args.target:
-        index = open_index_quietly(root, settings)
     target = resolve_target(
-        args.target, cwd=cwd, staged=staged, working=args.working, diff=args.diff, index=index
+        args.target, cwd=cwd, staged=staged, working=args.working, diff=args.diff
     )
     if isinstance(target, DiffTarget) and not target.files:
         _progress(f"nothing to review: no {target.label}")
         if args.json or args.sarif:
             emit_findings(args, ReviewResult([], "", [], settings.backend.model, []), {})
         return 0
-    if index is None:
+    related: Any = None
+    index: Any = None
+    tags: Any = None
+    if isinstance(target, DiffTarget):
+        # Related code from git grep + a few tag parses: decoding a large index's every
+        # symbol would cost more than the whole start-up budget of a --staged review.
+        # The search runs in the background while the model session is set up.
+        from gemmacode.index.tags import extract_tags
+        from gemmacode.review.related import GrepRelated, change_names, memo_tags
+
+        tags = memo_tags(extract_tags)
+        related = GrepRelated(target.root, tags)
+        related.start(*change_names(target, tags))
+    else:
         index = open_index_quietly(root, settings)
     opts = ReviewOptions(
         focus=focus,
@@ -281,7 +291,12 @@ async def _run(args: argparse.Namespace) -> int:
         on_text=None if (args.json or args.sarif) else _write,
         on_progress=_progress,
     )
-    session, handles, how = await make_session(settings, offline_ok=args.explain_context)
+    try:
+        session, handles, how = await make_session(settings, offline_ok=args.explain_context)
+    except BaseException:
+        if related is not None:
+            related.close()
+        raise
     try:
         if not isinstance(target, DiffTarget):
             paths = [target.path]
@@ -291,8 +306,9 @@ async def _run(args: argparse.Namespace) -> int:
             session,
             opts,
             root=root,
-            index=index,
+            index=related,
             max_file_bytes=settings.index.max_file_bytes,
+            tags_fn=tags,
         )
         if args.explain_context:
             doc = explain_plan(session, plan, label, opts)
@@ -301,6 +317,8 @@ async def _run(args: argparse.Namespace) -> int:
             return 0
         result = await review_plan(session, plan, label, opts)
     finally:
+        if related is not None:
+            related.close()
         await close_session(handles)
     emit_findings(args, result, _sources(target, result, root))
     return exit_code_for(result.findings, fail_on)

@@ -30,6 +30,7 @@ from gemmacode.review.findings import FINDINGS_SCHEMA, Finding
 from gemmacode.review.packing import (
     Plan,
     RelatedIndex,
+    TagsFn,
     Unit,
     bin_sections,
     code_sections,
@@ -460,18 +461,19 @@ def plan_target(
     root: Path | None = None,
     index: RelatedIndex | None = None,
     max_file_bytes: int = 1024 * 1024,
+    tags_fn: TagsFn | None = None,
 ) -> tuple[Plan, str]:
     """Pack a resolved target into requests for ``session``; returns the plan and its label."""
     from gemmacode.index.chunker import chunk_text
 
     counter = session.counter
     if isinstance(target, DiffTarget):
-        from gemmacode.index.tags import extract_tags
-
+        if tags_fn is None:
+            from gemmacode.index.tags import extract_tags as tags_fn
         n = len(target.files)
         label = f"{target.label} ({n} file{'s' if n != 1 else ''})"
         budget = code_budget(session, "diff", label, opts)
-        plan = pack_diff(target, counter=counter, budget=budget, tags_fn=extract_tags, index=index)
+        plan = pack_diff(target, counter=counter, budget=budget, tags_fn=tags_fn, index=index)
         return plan, label
     if isinstance(target, CodeTarget):
         budget = code_budget(session, "file", target.label, opts)

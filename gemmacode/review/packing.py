@@ -132,7 +132,7 @@ def _ranges(lines: Sequence[int]) -> tuple[tuple[int, int], ...]:
 # ----------------------------------------------------------------------------- diffs
 
 
-def _innermost(symbols: Sequence[Symbol], lo: int, hi: int) -> Symbol | None:
+def innermost(symbols: Sequence[Symbol], lo: int, hi: int) -> Symbol | None:
     best: Symbol | None = None
     for s in symbols:
         if s.start_line <= lo and s.end_line >= hi:
@@ -177,7 +177,7 @@ def _diff_sections(
             gaps = list(h.removed_before())
             changed = [min(gaps) - 1, max(gaps)]
         start, end = h.new_range
-        sym = _innermost(symbols, min(changed), max(changed)) if min(changed) >= 1 else None
+        sym = innermost(symbols, min(changed), max(changed)) if min(changed) >= 1 else None
         scope = ""
         if sym is not None:
             touched.append(sym)
@@ -449,6 +449,15 @@ def pack_diff(
     plan = bin_sections("diff", sections, counter, budget, max_units)
     plan.left_out = left_out + plan.left_out
     if index is not None:
+        prime = getattr(index, "prime", None)
+        if prime is not None:  # one lookup for every name (GrepRelated)
+            from gemmacode.index.languages import language_for
+
+            sections = [s for u in plan.units for s in u.sections]
+            names = [n for s in sections for n in s.defines] + [
+                n for s in sections for n in s.calls
+            ]
+            prime(names, {language_for(s.file) for s in sections})
         for unit in plan.units:
             room = budget - unit.code_tokens - counter.count(unit.names) - 2 * JOIN_TOKENS
             add_related(unit, index, counter, room)

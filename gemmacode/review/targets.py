@@ -51,18 +51,32 @@ DIFF_ARGS = (
 )
 
 
-def git(
-    root: Path, *args: str, stdin: bytes | None = None, env_extra: dict[str, str] | None = None
-) -> bytes:
-    """Run a read-only git command in ``root``; a failure becomes a one-line UsageError."""
+def git_command(
+    root: Path, *args: str, env_extra: dict[str, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment every git call here uses: no optional locks, no
+    pager, no colour, unquoted paths, C locale."""
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_PAGER": "cat", "LC_ALL": "C"}
     env.update(env_extra or {})
     cmd = ["git", "-C", str(root), "-c", "core.quotepath=false", "-c", "color.ui=never", *args]
+    return cmd, env
+
+
+def git(
+    root: Path,
+    *args: str,
+    stdin: bytes | None = None,
+    env_extra: dict[str, str] | None = None,
+    ok: tuple[int, ...] = (0,),
+) -> bytes:
+    """Run a read-only git command in ``root``; an exit code outside ``ok`` becomes a
+    one-line UsageError."""
+    cmd, env = git_command(root, *args, env_extra=env_extra)
     try:
         out = subprocess.run(cmd, input=stdin, capture_output=True, env=env, check=False)
     except OSError as exc:
         raise NotARepositoryError(f"cannot run git ({exc.strerror})", "install git") from exc
-    if out.returncode != 0:
+    if out.returncode not in ok:
         msg = out.stderr.decode("utf-8", "replace").strip().splitlines()
         first = msg[0] if msg else f"exit {out.returncode}"
         raise UsageError(f"git {args[0]} failed: {first}", "check the revision or path given")

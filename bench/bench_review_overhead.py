@@ -1,0 +1,149 @@
+"""Time from ``gemmacode review --staged`` starting to its request reaching the model server.
+
+A shared clone of the corpus (Django, ~6,800 files) is checked out at 5.0.9 and a few files
+are staged at their 5.1.3 content: a real staged diff of about 300 changed lines. The index is
+warmed once. Then the command runs as a fresh process against the Ollama wire-format fake
+server, which stamps the moment the chat request arrives; overhead = arrival - spawn. It is
+printed beside baselines measured in the same run: a bare interpreter, ``git diff --cached``,
+``gemmacode --help``, and ``review --staged --explain-context`` (the packing alone).
+Target: at most 0.5 s.
+
+Run: /tmp/venv/bin/python bench/bench_review_overhead.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.corpus import django_repo  # noqa: E402
+from tests.fakes.ollama_server import FakeOllama  # noqa: E402
+
+RUNS = 7
+TARGET_LINES = 300
+GEMMACODE = [sys.executable, "-m", "gemmacode"]
+TOKENIZER = "from gemmacode.tokens import raw_count; raw_count('x')"
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def staged_clone(tmp: Path) -> tuple[Path, int, int]:
+    """A clone at v5.0.9 with ~300 changed lines of v5.1.3 staged: (path, lines, files)."""
+    src = django_repo()
+    clone = tmp / "django"
+    _git(tmp, "clone", "-q", "--shared", "--no-checkout", str(src), str(clone))
+    _git(clone, "checkout", "-q", "v5.0.9")
+    stat = _git(clone, "diff", "--numstat", "v5.0.9", "v5.1.3", "--", "django/*.py")
+    changed = []
+    for line in stat.splitlines():
+        add, rem, path = line.split("\t", 2)
+        if add != "-" and 5 <= int(add) + int(rem) <= 120:
+            changed.append((int(add) + int(rem), path))
+    total, files = 0, []
+    for n, path in sorted(changed, reverse=True):
+        if total + n <= TARGET_LINES:
+            files.append(path)
+            total += n
+    _git(clone, "checkout", "-q", "v5.1.3", "--", *files)  # stages them
+    return clone, total, len(files)
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        clone, lines, nfiles = staged_clone(tmp)
+        env = {
+            **os.environ,
+            "GEMMACODE_CACHE_DIR": str(tmp / "cache"),
+            "GEMMACODE_CONFIG_DIR": str(tmp / "config"),
+            "PYTHONPATH": str(ROOT),
+        }
+        arrivals: list[float] = []
+
+        def answer(body: dict[str, Any]) -> str:
+            arrivals.append(time.perf_counter())
+            return '{"findings": []}'
+
+        t0 = time.perf_counter()
+        subprocess.run(GEMMACODE + ["index"], cwd=clone, env=env, capture_output=True, check=True)
+        cold = time.perf_counter() - t0
+        files = len(_git(clone, "ls-files").splitlines())
+        print(
+            f"corpus clone: {files} files; staged: {lines} changed lines in {nfiles} files; "
+            f"cold index {cold:.1f} s"
+        )
+        rows: dict[str, list[float]] = {}
+        with FakeOllama(answer=answer, load_s=0.0) as server:
+            review = GEMMACODE + [
+                "review",
+                "--staged",
+                "--no-prose",
+                "--num-ctx",
+                "8192",
+                "--host",
+                server.host,
+            ]
+            for _ in range(RUNS):
+                rows.setdefault("python -c pass", []).append(
+                    timed([sys.executable, "-c", "pass"], clone, env)
+                )
+                rows.setdefault("git diff --cached", []).append(
+                    timed(["git", "diff", "--cached", "--no-color"], clone, env)
+                )
+                rows.setdefault("gemmacode --help", []).append(
+                    timed(GEMMACODE + ["--help"], clone, env)
+                )
+                rows.setdefault("part: python -c 'load the tokenizer'", []).append(
+                    timed([sys.executable, "-c", TOKENIZER], clone, env)
+                )
+                rows.setdefault("part: python -c 'import ollama'", []).append(
+                    timed([sys.executable, "-c", "import ollama"], clone, env)
+                )
+                rows.setdefault("review --staged --explain-context", []).append(
+                    timed(
+                        GEMMACODE
+                        + ["review", "--staged", "--explain-context", "--num-ctx", "8192"],
+                        clone,
+                        env,
+                    )
+                )
+                before = len(arrivals)
+                t0 = time.perf_counter()
+                proc = subprocess.run(review, cwd=clone, env=env, capture_output=True, text=True)
+                if len(arrivals) == before:
+                    raise SystemExit(f"no request arrived: {proc.stderr.strip()}")
+                rows.setdefault("review --staged: spawn -> request arrives", []).append(
+                    arrivals[before] - t0
+                )
+        print(f"{'what':<45} {'median s':>9} {'min s':>7}")
+        for name, values in rows.items():
+            print(f"{name:<45} {statistics.median(values):>9.3f} {min(values):>7.3f}")
+        base = statistics.median(rows["python -c pass"])
+        over = statistics.median(rows["review --staged: spawn -> request arrives"])
+        print(
+            f"review overhead above a bare interpreter: {over - base:.3f} s; "
+            f"target: spawn -> request <= 0.5 s ({'met' if over <= 0.5 else 'NOT met'})"
+        )
+
+
+if __name__ == "__main__":
+    main()
