@@ -61,6 +61,7 @@ DEFINITION_TYPES = frozenset(
     }
 )
 
+_GENEROUS_BYTES_PER_TOKEN = 12  # code averages 3-5; anything near 12 is a rare outlier
 _WORDY = re.compile(rb"[0-9A-Za-z_\x80-\xff]")
 _NAME_TYPES = frozenset(
     {"identifier", "field_identifier", "type_identifier", "qualified_identifier", "name"}
@@ -129,6 +130,9 @@ class _Chunker:
         self.text = text
         self.data = text.encode("utf-8", "surrogatepass")
         self.budget = budget
+        factor = getattr(counter, "factor", 1.0)
+        per_token = _GENEROUS_BYTES_PER_TOKEN / min(factor if factor > 0 else 1.0, 1.0)
+        self.max_bytes = int(budget * per_token) + 256
         self.counter = counter
         self.line_starts = [0]
         pos = self.data.find(b"\n")
@@ -152,6 +156,11 @@ class _Chunker:
         return self.counter.count(self.slice(start, end))
 
     def fits(self, start: int, end: int) -> bool:
+        # A span far longer than the budget could hold at a generous bytes-per-token rate is
+        # taken as too big without tokenizing it: this only ever splits a span that might
+        # have fitted, and merging then joins its pieces back by exact counts.
+        if end - start > self.max_bytes:
+            return False
         return self.count(start, end) <= self.budget
 
     def line_of(self, pos: int) -> int:
