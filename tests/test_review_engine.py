@@ -219,3 +219,21 @@ def test_code_budget_refuses_a_context_too_small(tmp_path: Path) -> None:
     with pytest.raises(ContextOverflowError) as info:
         code_budget(session, "file", "a.py", ReviewOptions())
     assert "raise --num-ctx" in str(info.value)
+
+
+def test_a_copy_of_the_format_example_is_dropped(tmp_path: Path) -> None:
+    copied = _findings(
+        {
+            "line": 12,
+            "severity": "high",
+            "category": "bug",
+            "message": "items[i + 1] reads past the end of the list",
+        },
+        {"line": 3, "severity": "medium", "category": "bug", "message": "loop runs once too often"},
+    )
+    session, _ = _session(tmp_path, [copied])
+    result = asyncio.run(
+        review_snippet(session, path="calc.py", text=CODE, language="python", prose=False)
+    )
+    assert [f.message for f in result.findings] == ["loop runs once too often"]
+    assert any("copied from the example" in n for n in result.notes)

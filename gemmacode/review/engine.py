@@ -17,6 +17,7 @@ deterministic de-duplication when the merge pass would not fit.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,7 +258,31 @@ async def review_request(
     if parsed.repaired:
         notes.append(f"{request.label}: repaired malformed findings JSON")
     notes += [f"{request.label}: {err}" for err in parsed.errors]
-    return _anchor(list(parsed.findings), unit.ranges, notes), prose, finals, notes
+    found = _drop_copied_examples(list(parsed.findings), parts, notes)
+    return _anchor(found, unit.ranges, notes), prose, finals, notes
+
+
+_EXAMPLE_MESSAGE = re.compile(r'"message":\s*"([^"]+)"')
+
+
+def _drop_copied_examples(
+    findings: list[Finding],
+    parts: Sequence[Part],
+    notes: list[str],
+    allowed: Sequence[Finding] = (),
+) -> list[Finding]:
+    """Small models copy the format example verbatim; such a finding is not a finding
+    (unless it was already among ``allowed``, the merge pass's input)."""
+    examples = {
+        m.strip().lower()
+        for p in parts
+        if p.name in ("extract", "merge")
+        for m in _EXAMPLE_MESSAGE.findall(p.text)
+    } - {f.message.strip().lower() for f in allowed}
+    kept = [f for f in findings if f.message.strip().lower() not in examples]
+    if len(kept) < len(findings):
+        notes.append(f"dropped {len(findings) - len(kept)} finding(s) copied from the example")
+    return kept
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -292,7 +317,8 @@ async def merge_findings(
     finals += [final] if final else []
     notes += _final_notes(final, "merge pass")
     parsed = parse_findings(raw)
-    merged = _anchor(list(parsed.findings), ranges, notes)
+    found = _drop_copied_examples(list(parsed.findings), parts, notes, allowed=findings)
+    merged = _anchor(found, ranges, notes)
     if not merged:
         notes.append("the merge pass returned no usable findings: merged deterministically")
         return _dedupe(findings)
