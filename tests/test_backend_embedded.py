@@ -158,7 +158,7 @@ def test_closing_the_stream_stops_generation_promptly(backend: EmbeddedBackend) 
 
     stop_s, seen = asyncio.run(go())
     assert seen == 3
-    assert stop_s < 0.5, f"generation took {stop_s:.2f}s to stop"
+    assert stop_s < 1.0, f"generation took {stop_s:.2f}s to stop"
     assert not backend.busy
     _, final = run(backend, ask("Is there a bug?", num_predict=2))
     assert final.completion_tokens == 2, "the model is usable right after a cancel"
@@ -185,7 +185,7 @@ def test_cancelling_the_consumer_task_stops_generation(backend: EmbeddedBackend)
 
     stop_s, n = asyncio.run(go())
     assert 1 <= n < 200
-    assert stop_s < 0.5 and not backend.busy
+    assert stop_s < 1.0 and not backend.busy
 
 
 def test_prompt_over_num_ctx_is_a_typed_error(backend: EmbeddedBackend) -> None:
