@@ -33,12 +33,8 @@ from gemmacode.config import IndexSettings, Settings  # noqa: E402
 from gemmacode.context.session import ModelSession  # noqa: E402
 from gemmacode.index.indexer import open_index  # noqa: E402
 from gemmacode.review.diff import parse_diff  # noqa: E402
-from gemmacode.review.engine import (  # noqa: E402
-    ReviewOptions,
-    plan_requests,
-    plan_target,
-    review_plan,
-)
+from gemmacode.review.engine import ReviewOptions, plan_requests, review_plan  # noqa: E402
+from gemmacode.review.plan import plan_target  # noqa: E402
 from gemmacode.review.targets import DIFF_ARGS, DiffTarget, git  # noqa: E402
 from gemmacode.tokens import CalibrationStore, raw_count  # noqa: E402
 from tests.fakes.backend import FakeBackend  # noqa: E402

@@ -9,8 +9,9 @@ from gemmacode.config import IndexSettings, Settings
 from gemmacode.context.session import ModelSession
 from gemmacode.index.indexer import open_index
 from gemmacode.index.tags import extract_tags
-from gemmacode.review.engine import ReviewOptions, code_budget, plan_target, review_plan
+from gemmacode.review.engine import ReviewOptions, code_budget, review_plan
 from gemmacode.review.packing import pack_diff
+from gemmacode.review.plan import plan_target
 from gemmacode.review.related import GrepRelated, change_names, memo_tags
 from gemmacode.review.targets import DiffTarget, resolve_target
 from gemmacode.tokens import CalibrationStore, TokenCounter

@@ -46,8 +46,9 @@ async def _run(args: argparse.Namespace) -> int:
         open_index_quietly,
     )
     from gemmacode.config import user_cache_dir
-    from gemmacode.review.engine import Request, explain_requests
+    from gemmacode.review.engine import Request
     from gemmacode.review.packing import Unit
+    from gemmacode.review.plan import explain_requests
     from gemmacode.review.question import answer, question_parts
 
     if not args.question.strip():

@@ -97,7 +97,7 @@ async def make_session(settings: Settings, *, offline_ok: bool) -> tuple[Session
     """A prepared model session (and its backend, to close). With ``offline_ok`` (explain
     mode), a pinned num_ctx needs no server, and an unreachable one falls back to planning
     at the smallest context size, with a note saying so."""
-    from gemmacode.review.engine import PlanningSession
+    from gemmacode.review.plan import PlanningSession
 
     ctx = settings.context
     if offline_ok and ctx.num_ctx:
@@ -128,7 +128,7 @@ async def make_session(settings: Settings, *, offline_ok: bool) -> tuple[Session
 
 def _planning(settings: Settings, num_ctx: int) -> Any:
     from gemmacode.config import user_cache_dir
-    from gemmacode.review.engine import PlanningSession
+    from gemmacode.review.plan import PlanningSession
     from gemmacode.tokens import CalibrationStore
 
     model = settings.backend.model
@@ -238,13 +238,8 @@ def emit_findings(args: argparse.Namespace, result: ReviewResult, sources: dict[
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from gemmacode.review.engine import (
-        ReviewOptions,
-        ReviewResult,
-        explain_plan,
-        plan_target,
-        review_plan,
-    )
+    from gemmacode.review.engine import ReviewOptions, ReviewResult, review_plan
+    from gemmacode.review.plan import explain_plan, plan_target
     from gemmacode.review.render import exit_code_for
     from gemmacode.review.targets import DiffTarget, resolve_target
 
