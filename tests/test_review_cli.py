@@ -178,3 +178,20 @@ def test_ask_explain_context(repo: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["ask", "what does total do?", "--explain-context", "--num-ctx", "4096"]) == 0
     out = capsys.readouterr().out
     assert "passes: one streamed answer" in out and "def total(items):" in out
+
+
+def test_symbol_and_folder_targets_explained(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "a.py").write_text("def alpha():\n    return 1\n")
+    (repo / "pkg" / "b.py").write_text(
+        "from pkg.a import alpha\n\n\ndef beta():\n    return alpha()\n"
+    )
+    assert main(["review", "app.py::total", "--explain-context", "--num-ctx", "4096"]) == 0
+    out = capsys.readouterr().out
+    assert "lines shown: app.py 9-13" in out and "Review the code above: app.py::total" in out
+    assert main(["review", "pkg", "--explain-context", "--json", "--num-ctx", "4096"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (req,) = doc["requests"]
+    assert req["files"] == {"pkg/a.py": [[1, 2]], "pkg/b.py": [[1, 5]]}
