@@ -172,7 +172,11 @@ class _Chunker:
     # -- syntax-aware splitting ----------------------------------------------------------
 
     def split_node(self, node: Any, start: int, end: int, scope: str) -> list[_Piece]:
-        """Pieces covering ``[start, end)``, a range holding ``node`` and its surrounding gap."""
+        """Unmerged pieces covering ``[start, end)``, a range holding ``node`` and its gap.
+
+        Merging happens once over all the pieces of the file, not per level: a function's
+        header then joins the first statements of its body instead of standing alone.
+        """
         inner = scope
         if node.is_named and node.type in DEFINITION_TYPES:
             inner = _join(scope, definition_name(node))
@@ -193,7 +197,7 @@ class _Chunker:
         for child, lo, hi in zip(children, cuts, cuts[1:], strict=False):
             if hi > lo:
                 pieces.extend(self.split_node(child, lo, hi, scope))
-        return self.merge(pieces)
+        return pieces
 
     def _neutral(self, node: Any, start: int, end: int) -> bool:
         return "comment" in node.type or self.bare(start, end)
@@ -353,7 +357,7 @@ def chunk_text(
         from gemmacode.index.languages import get_parser
 
         tree = get_parser(language).parse(ch.data)
-        pieces = ch.split_node(tree.root_node, 0, len(ch.data), "")
+        pieces = ch.merge(ch.split_node(tree.root_node, 0, len(ch.data), ""))
     else:
         pieces = _paragraph_pieces(ch)
     return [ch.to_chunk(p, path, language) for p in pieces]
