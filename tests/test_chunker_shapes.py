@@ -60,6 +60,9 @@ def test_a_long_function_is_cut_at_statement_boundaries_with_its_scope() -> None
         assert c.scope == "K.big"
         assert lines[c.start_line - 1] == c.text.splitlines(keepends=True)[0]
     assert all(c.tokens <= budget for c in got)
+    # The header does not stand alone: it shares its chunk with the first statements.
+    assert got[0].text.startswith("class K:\n    def big(self):\n        value_0 =")
+    assert got[0].tokens > budget // 2
 
 
 def test_small_neighbours_are_merged_up_to_the_budget() -> None:
