@@ -122,14 +122,16 @@ def test_cut_off_json_is_repaired_not_lost(tmp_path: Path) -> None:
 
 
 def test_focus_and_extra_only_when_asked(tmp_path: Path) -> None:
-    session, backend = _session(tmp_path, ["No problems found.", _findings()] * 2)
-    asyncio.run(review_snippet(session, path="a.py", text=CODE, language="python"))
+    session, backend = _session(tmp_path, ["No problems found."] * 2)
+    result = asyncio.run(review_snippet(session, path="a.py", text=CODE, language="python"))
     plain = backend.requests[0].messages[1].content
     assert "Focus on" not in plain and "Project instructions" not in plain
+    # "No problems found." alone needs no extraction pass
+    assert len(backend.requests) == 1 and result.findings == [] and len(result.finals) == 1
     asyncio.run(
         review_snippet(session, path="a.py", text=CODE, language="python", focus=["security"])
     )
-    focused = backend.requests[2].messages[1].content
+    focused = backend.requests[1].messages[1].content
     assert "Focus on security: injection" in focused
 
 

@@ -243,7 +243,9 @@ async def review_request(
             opts.on_text("\n")
         finals += [final] if final else []
         notes += _final_notes(final, request.label)
-        parts = unit_parts(unit, request.label, opts, extraction=prose or "No problems found.")
+        if _NOTHING_FOUND.fullmatch(prose.strip()):  # nothing to extract: save a request
+            return [], prose, finals, notes
+        parts = unit_parts(unit, request.label, opts, extraction=prose)
     raw, final = await _collect(session, parts, json_schema=FINDINGS_SCHEMA, on_text=None)
     finals += [final] if final else []
     notes += _final_notes(final, f"{request.label} (findings)")
@@ -255,6 +257,8 @@ async def review_request(
     return _anchor(found, unit.ranges, notes), prose, finals, notes
 
 
+# The answer the review prompts ask for when there is nothing to report, alone.
+_NOTHING_FOUND = re.compile(r"(?i)\W*(no (real )?(problems|issues) found|no problems)\W*")
 _EXAMPLE_MESSAGE = re.compile(r'"message":\s*"([^"]+)"')
 
 
