@@ -211,3 +211,17 @@ def test_signatures_are_one_line_and_bounded() -> None:
     assert line.startswith("1: def g(x, x,") and line.endswith("...") and len(line) <= 163
     nameless = Symbol("h", "function", "h", "a.py", 3, 3, "   ")
     assert signature_line(nameless) == "3: h"
+
+
+def test_maps_built_from_several_threads_match_one_thread(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    index = synthetic_repo(21, 60)
+    questions = ["", "handle event", "compute value", "Widget3x1", "", "handle event"]
+    repomap._ranks.clear()
+    repomap._graphs.clear()
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda q: build_map(index, TokenCounter(), 500, question=q), questions))
+    repomap._ranks.clear()
+    repomap._graphs.clear()
+    assert got == [build_map(index, COUNTER, 500, question=q) for q in questions]

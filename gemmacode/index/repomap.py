@@ -14,6 +14,7 @@ without decoding a symbol or loading the tokenizer.
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,6 +48,7 @@ class MapSource(Protocol):
 
 Ranked = list[tuple[str, int]]
 
+_lock = threading.Lock()  # the TUI's workers may build maps from several threads
 _graphs: OrderedDict[str, Graph] = OrderedDict()
 _ranks: OrderedDict[tuple[str, str], Ranked] = OrderedDict()
 
@@ -99,22 +101,27 @@ def ranked_definitions(
     """Every definition as ``(path, index in its record's symbols)``, best first."""
     fp = fp or fingerprint(files)
     key = f"{fp}\0{_persona(focus, question)}"
-    ranked = _ranks.get((fp, key))
+    with _lock:
+        ranked = _ranks.get((fp, key))
+        graph = _graphs.get(fp)
     if ranked is None and cache_dir is not None:
         ranked = _load_ranked(cache_dir, key, files)
     if ranked is None:
-        graph = _graphs.get(fp)
+        # Computed outside the lock: two threads may both rank, never corrupt the caches.
         if graph is None:
-            graph = _graphs[fp] = build_graph(files)
-            while len(_graphs) > _MEMORY_GRAPHS:
-                _graphs.popitem(last=False)
+            graph = build_graph(files)
+            with _lock:
+                _graphs[fp] = graph
+                while len(_graphs) > _MEMORY_GRAPHS:
+                    _graphs.popitem(last=False)
         ranked = rank_definitions(graph, files, focus, question)
         if cache_dir is not None:
             _store_ranked(cache_dir, key, ranked)
-    _ranks[(fp, key)] = ranked
-    _ranks.move_to_end((fp, key))
-    while len(_ranks) > _MEMORY_RANKS:
-        _ranks.popitem(last=False)
+    with _lock:
+        _ranks[(fp, key)] = ranked
+        _ranks.move_to_end((fp, key))
+        while len(_ranks) > _MEMORY_RANKS:
+            _ranks.popitem(last=False)
     return ranked
 
 
