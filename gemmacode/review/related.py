@@ -95,7 +95,11 @@ class GrepRelated:
         todo = [
             n
             for n in dict.fromkeys(names)
-            if n.isidentifier() and len(n) >= 3 and n not in _BUILTINS and n not in self._hits
+            if n.isidentifier()
+            and len(n) >= 3
+            and not (n.startswith("__") and n.endswith("__"))  # dunders: everywhere, no help
+            and n not in _BUILTINS
+            and n not in self._hits
         ][:MAX_NAMES]
         for n in todo:
             self._hits[n] = []
