@@ -114,16 +114,14 @@ async def make_session(settings: Settings, *, offline_ok: bool) -> tuple[Session
     session = ModelSession(backend, settings, monitor=monitor)
     try:
         await session.prepare()
-    except BackendError as err:
-        await backend.aclose()
-        if monitor is not None:
-            monitor.close()
-        if not offline_ok:
+    except BaseException as err:
+        await close_session((backend, monitor, session))
+        if not offline_ok or not isinstance(err, BackendError):
             raise
         fallback: PlanningSession = _planning(settings, ctx.min_ctx)
         return fallback, None, f"no model server ({err.message}): assuming num_ctx {ctx.min_ctx}"
     how = "num_ctx pinned" if ctx.num_ctx else "num_ctx from the context policy"
-    return session, (backend, monitor), how
+    return session, (backend, monitor, session), how
 
 
 def _planning(settings: Settings, num_ctx: int) -> Any:
@@ -138,12 +136,16 @@ def _planning(settings: Settings, num_ctx: int) -> Any:
 
 
 async def close_session(handles: Any) -> None:
+    """Close what :func:`make_session` opened: the session, its backend and GPU monitor."""
     if handles is None:
         return
-    backend, monitor = handles
-    await backend.aclose()
-    if monitor is not None:
-        monitor.close()
+    backend, monitor, session = handles
+    try:
+        await session.aclose()
+        await backend.aclose()
+    finally:
+        if monitor is not None:
+            monitor.close()
 
 
 def _map_text(index: Any, session: Session, settings: Settings, focus: list[str]) -> str:
