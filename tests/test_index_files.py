@@ -15,6 +15,7 @@ from gemmacode.index.files import (
     content_reason,
     decode,
     detect_language,
+    is_utf8,
     language_of,
     list_files,
 )
@@ -208,3 +209,8 @@ def test_shebang_sets_the_language_of_extensionless_scripts() -> None:
 )
 def test_exclude_pattern_semantics(pattern: str, path: str, hit: bool) -> None:
     assert Excludes([pattern]).match(path) is hit
+
+
+@given(st.binary(max_size=256) | st.text(max_size=64).map(str.encode))
+def test_is_utf8_agrees_with_decode(data: bytes) -> None:
+    assert is_utf8(data) is (not decode(data)[1])

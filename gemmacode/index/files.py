@@ -123,6 +123,17 @@ def content_reason(data: bytes) -> str | None:
     return None
 
 
+def is_utf8(data: bytes) -> bool:
+    """Whether ``data`` decodes as UTF-8, without building the text when it is ASCII."""
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def decode(data: bytes) -> tuple[str, bool]:
     """The text, and whether bytes that are not UTF-8 had to be replaced."""
     try:

@@ -59,9 +59,9 @@ def _parse_one(path: str, language: str, data: bytes) -> tuple[bytes, str]:
     """(marshalled result, flags) for one file; runs in workers and in-process alike."""
     from gemmacode.index.tags import parse_tags
 
-    text, non_utf8 = files_mod.decode(data)
+    non_utf8 = not files_mod.is_utf8(data)
     if non_utf8:
-        data = text.encode("utf-8")
+        data = files_mod.decode(data)[0].encode("utf-8")
     result = parse_tags(data, language)
     flags = (["non-utf8"] if non_utf8 else []) + (["parse-errors"] if result.has_error else [])
     blob = marshal.dumps(([tuple(s) for s in result.symbols], result.ref_names, result.ref_lines))
@@ -387,7 +387,7 @@ def _read_stale(
                     read_only -= 1  # counted when its parse finishes
                     parser.add(c.path, language, data)
                     stats.parsed += 1
-            elif files_mod.decode(data)[1]:
+            elif not files_mod.is_utf8(data):
                 flags.append("non-utf8")
             records[c.path] = FileRecord(
                 c.path, language, len(data), c.mtime_ns, digest, flags=list(flags)
