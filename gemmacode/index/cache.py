@@ -187,6 +187,21 @@ class IndexCache:
                 self._db.execute("COMMIT")
         return {(r[0], r[1]): ParseRow(*r) for r in rows}
 
+    def add_parses(self, parses: list[ParseRow]) -> None:
+        """Store parse results in their own short transaction."""
+        if not parses:
+            return
+        with self._guard():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO parses VALUES (?, ?, ?, ?)", (tuple(p) for p in parses)
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def write(
         self,
         upserts: Iterable[FileRow],

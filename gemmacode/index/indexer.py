@@ -68,7 +68,10 @@ def _parse_one(path: str, language: str, data: bytes) -> tuple[bytes, str]:
     return blob, ",".join(flags)
 
 
-def _parse_batch(batch: list[tuple[str, str, bytes]]) -> list[tuple[str, bytes, str]]:
+Result = tuple[str, bytes, str]  # path, marshalled parse result, flags
+
+
+def _parse_batch(batch: list[tuple[str, str, bytes]]) -> list[Result]:
     return [(path, *_parse_one(path, language, data)) for path, language, data in batch]
 
 
@@ -113,8 +116,8 @@ class _Parser:
         self._lock = threading.Lock()
         self._batch: list[tuple[str, str, bytes]] = []
         self._size = 0
-        self._futures: list[tuple[Future[list[tuple[str, bytes, str]]], list[Any]]] = []
-        self._results: list[tuple[str, bytes, str]] = []
+        self._futures: list[tuple[Future[list[Result]], list[Any]]] = []
+        self._results: list[Result] = []
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1:
             import multiprocessing
@@ -148,24 +151,28 @@ class _Parser:
         with self._lock:
             self.done += n
 
-    def finish(self, tick: Callable[[], None]) -> list[tuple[str, bytes, str]]:
+    def finish(self, tick: Callable[[], None], store: Callable[[list[Result]], None]) -> None:
+        """Wait for every batch, handing each batch's results to ``store`` as it arrives (so
+        the cache is written while workers still parse, not all at the end)."""
         self._flush()
         try:
             for future, batch in self._futures:
                 while True:
                     try:
-                        self._results += future.result(timeout=0.1)
+                        results = future.result(timeout=0.1)
                         break
                     except TimeoutError:
                         tick()
                     except Exception:  # a worker died: redo its batch here
-                        self._results += _parse_batch(batch)
+                        results = _parse_batch(batch)
                         break
+                store(results)
                 tick()
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
-        return self._results
+        if self._results:
+            store(self._results)
 
 
 def _worker_count(settings: IndexSettings) -> int:
@@ -230,22 +237,28 @@ def _refresh(
             db.clear()
         rows = db.file_rows()
         stale = _reuse(listing.candidates, rows, records, skipped)
-        parsed: list[tuple[str, bytes, str]] = []
+        new_parses: dict[tuple[str, str], ParseRow] = {}
+
+        def store(results: list[Result]) -> None:
+            rows = []
+            for path, blob, flags in results:
+                rec = records[path]
+                row = ParseRow(rec.digest, rec.language, blob, flags)
+                new_parses[(rec.digest, rec.language)] = row
+                rows.append(row)
+            db.add_parses(rows)  # content-addressed: safe to commit before the file rows
+
         if stale:
-            parsed = _read_stale(
-                stale, db, settings, records, skipped, upserts, scan_ns, progress, stats
+            _read_stale(
+                stale, db, settings, records, skipped, upserts, scan_ns, progress, stats, store
             )
-        new_parses = {
-            (records[p].digest, records[p].language): ParseRow(
-                records[p].digest, records[p].language, blob, flags
-            )
-            for p, blob, flags in parsed
-        }
+        stored = len(new_parses)
         blobs = _attach_parses(root, db, records, new_parses, skipped, upserts, stats)
+        late = list(new_parses.values())[stored:]  # parsed again in _attach_parses
         present = set(records) | {s.path for s in skipped}
         deletes = [p for p in rows if p not in present]
-        if upserts or deletes or new_parses:
-            db.write(upserts, deletes, new_parses.values())
+        if upserts or deletes or late:
+            db.write(upserts, deletes, late)
     skipped.sort(key=lambda s: s.path)
     stats.files = len(records)
     stats.skipped = len(skipped)
@@ -328,8 +341,9 @@ def _read_stale(
     scan_ns: int,
     progress: bool,
     stats: IndexStats,
-) -> list[tuple[str, bytes, str]]:
-    """Read and hash changed files, send new content to the parser; returns its results."""
+    store: Callable[[list[Result]], None],
+) -> None:
+    """Read and hash changed files; send new content to the parser, its results to ``store``."""
     known = db.parse_keys()
     source = [c for c in stale if files_mod.language_of(c.path) in LANGUAGES]
     # Source files first, so the workers start at once and the main process reads the
@@ -395,7 +409,7 @@ def _read_stale(
             upserts.append(
                 FileRow(c.path, c.size, c.mtime_ns, digest, language, ",".join(flags), "", racy)
             )
-        return parser.finish(lambda: bar.update(read_only + parser.done))
+        parser.finish(lambda: bar.update(read_only + parser.done), store)
     finally:
         bar.close()
 
