@@ -37,7 +37,8 @@ def test_every_case_is_a_realistic_snippet_with_expected_findings(shipped: Datas
         assert case.expected, case.id
         for e in case.expected:
             assert 1 <= e.line <= e.end_line <= len(lines), (case.id, e)
-            assert e.category in CATEGORIES
+            assert e.category in CATEGORIES and set(e.also) <= set(CATEGORIES)
+            assert e.category not in e.also
             assert e.description, case.id
             assert lines[e.line - 1].strip(), f"{case.id}: expected line {e.line} is blank"
 
@@ -118,6 +119,19 @@ CODE = "def f(x):\n    return x + 1\n"
             "expected category 'typo' is unknown",
         ),
         (
+            {
+                "cases": [
+                    {
+                        "id": "a",
+                        "path": "a.py",
+                        "code": CODE,
+                        "expected": [{"line": 1, "category": "bug", "also": ["oops"]}],
+                    }
+                ]
+            },
+            "expected category 'oops' is unknown",
+        ),
+        (
             {"cases": [{"id": "a", "path": "a.py", "code": CODE}] * 2},
             "duplicate id 'a'",
         ),
@@ -146,7 +160,9 @@ def test_a_user_dataset_from_a_folder_with_inline_code(tmp_path: Path) -> None:
                 "id": "a",
                 "path": "pkg/a.py",
                 "code": CODE,
-                "expected": [{"line": 2, "category": "bug", "description": "d"}],
+                "expected": [
+                    {"line": 2, "category": "bug", "also": ["security"], "description": "d"}
+                ],
             },
             {"id": "b", "path": "b.go", "source": "src/b.go"},
         ],
@@ -156,4 +172,5 @@ def test_a_user_dataset_from_a_folder_with_inline_code(tmp_path: Path) -> None:
     assert ds.name == "mine"
     a, b = ds.cases
     assert (a.language, a.expected[0].line, a.expected[0].end_line) == ("python", 2, 2)
+    assert a.expected[0].also == ("security",)
     assert (b.language, b.code.startswith("package b"), b.expected) == ("go", True, ())

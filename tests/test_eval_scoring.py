@@ -13,7 +13,8 @@ def f(line: int, category: str = "security", end: int | None = None, file: str =
 
 
 SQL = Expected(25, 26, "security", "sql")
-LEAK = Expected(40, 40, "resource-leak", "leak")
+LEAK = Expected(40, 40, "resource-leak", "leak", also=("error-handling",))
+NAMING = Expected(5, 5, "style", "naming")
 
 
 def test_file_line_window_and_category_all_decide() -> None:
@@ -26,10 +27,11 @@ def test_file_line_window_and_category_all_decide() -> None:
     assert finding_matches(f(10, end=24), SQL, PATH)  # a range that reaches into the window
     assert finding_matches(f(25), SQL, PATH, tolerance=0)
     assert not finding_matches(f(27), SQL, PATH, tolerance=0)
-    assert not finding_matches(f(25, "performance"), SQL, PATH)  # unrelated category
-    assert finding_matches(f(25, "bug"), SQL, PATH)  # related: a security bug is a bug
-    assert finding_matches(f(40, "error-handling"), LEAK, PATH)
-    assert not finding_matches(f(40, "style"), LEAK, PATH)
+    assert not finding_matches(f(25, "performance"), SQL, PATH)  # another category
+    assert not finding_matches(f(25, "bug"), SQL, PATH)  # not accepted by this case
+    assert finding_matches(f(40, "error-handling"), LEAK, PATH)  # the case also accepts it
+    assert not finding_matches(f(40, "bug"), LEAK, PATH)
+    assert finding_matches(f(5, "maintainability"), NAMING, PATH)  # a synonym
     assert not finding_matches(f(25, file="other.py"), SQL, PATH)
     assert finding_matches(f(25, file="db.py"), SQL, PATH)  # the base name the model saw
     assert finding_matches(f(25, file=""), SQL, PATH)
@@ -50,9 +52,9 @@ def test_a_near_miss_counts_for_recall_but_not_line_accuracy() -> None:
     assert (score.matched, score.line_exact) == (1, 0)
 
 
-def test_an_exact_category_beats_a_related_one_at_the_same_line() -> None:
-    findings = [f(25, "bug"), f(25, "security")]
-    assert score_case(findings, [SQL], path=PATH).matches == ((1, 0),)
+def test_the_main_category_beats_an_accepted_one_at_the_same_line() -> None:
+    findings = [f(40, "error-handling"), f(40, "resource-leak")]
+    assert score_case(findings, [LEAK], path=PATH).matches == ((1, 0),)
 
 
 def test_no_findings_and_no_expectations() -> None:

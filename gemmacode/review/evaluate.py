@@ -6,13 +6,14 @@ A dataset is a JSON file (or a folder holding ``cases.json``)::
       {"id": "py-sql", "path": "app/db.py", "language": "python",
        "source": "sources/py-sql.txt",            # or "code": "...inline text..."
        "expected": [{"line": 25, "end_line": 26, "category": "security",
-                     "description": "query built with an f-string"}]}]}
+                     "also": ["bug"], "description": "query built with an f-string"}]}]}
 
 ``language`` defaults from the path's extension; ``source`` is relative to the JSON file.
 Scoring (:func:`score_case`, pure) pairs findings with expected problems one to one: a pair
 matches when the file is the case's, the finding's lines overlap the expected range widened
-by ``tolerance`` lines, and the categories are equal or related (an unclosed file on an error
-path is both ``error-handling`` and ``resource-leak``). Recall is matched / expected,
+by ``tolerance`` lines, and the finding's category is the expected one, one the case also
+accepts (``also``: a race is a ``concurrency`` problem and a ``bug``), or a synonym
+(``style``/``maintainability``). Recall is matched / expected,
 precision matched / reported, line accuracy the share of matches whose first line lies inside
 the expected range itself. :mod:`gemmacode.review.eval_run` runs a model over the cases and reports.
 """
@@ -44,6 +45,10 @@ class Expected:
     end_line: int
     category: str
     description: str = ""
+    also: tuple[str, ...] = ()  # other categories that honestly describe the same problem
+
+    def accepts(self, category: str) -> bool:
+        return category in self.also or categories_match(category, self.category)
 
 
 @dataclass(frozen=True)
@@ -148,12 +153,15 @@ def _case(raw: Any, base: Path, where: str) -> Case:
                 f"expected finding {e!r} is not a line range inside the code (1-{n_lines})",
                 "give 'line' and 'end_line' within the code",
             )
-        if e.get("category") not in CATEGORIES:
-            raise bad(
-                f"expected category {e.get('category')!r} is unknown",
-                f"use one of: {', '.join(CATEGORIES)}",
-            )
-        expected.append(Expected(line, end, e["category"], str(e.get("description", ""))))
+        also = e.get("also", [])
+        for category in [e.get("category"), *(also if isinstance(also, list) else [also])]:
+            if category not in CATEGORIES:
+                raise bad(
+                    f"expected category {category!r} is unknown",
+                    f"use one of: {', '.join(CATEGORIES)}",
+                )
+        description = str(e.get("description", ""))
+        expected.append(Expected(line, end, e["category"], description, tuple(also)))
     return Case(cid, path, language, code, tuple(expected), str(raw.get("summary", "")))
 
 
@@ -161,7 +169,7 @@ def finding_matches(f: Finding, e: Expected, path: str, tolerance: int = TOLERAN
     """The matching rule in the module docstring, for one pair."""
     same_file = f.file in ("", path) or path.endswith("/" + f.file)
     near = f.line <= e.end_line + tolerance and f.end_line >= e.line - tolerance
-    return same_file and near and categories_match(f.category, e.category)
+    return same_file and near and e.accepts(f.category)
 
 
 def score_case(

@@ -2,8 +2,7 @@
 
 Models say "HIGH", "Major", "error", "warning", "nit" or "sql injection" where the schema
 says ``high``, ``medium``, ``low`` or ``security``. These tables are the single place that
-decides what each word means, shared by the parser, the prose fallback and the eval harness
-(which treats related categories as a match).
+decides what each word means, shared by the parser, the prose fallback and the eval harness.
 """
 
 from __future__ import annotations
@@ -56,21 +55,9 @@ _CATEGORY_RE = tuple(
     (re.compile(r"\b(?:" + p + ")", re.IGNORECASE), c) for p, c in _CATEGORY_PATTERNS
 )
 
-# Pairs of categories a reviewer could reasonably use for the same problem: an unchecked
-# error that leaks a file is both error-handling and a resource leak.
-RELATED: frozenset[frozenset[str]] = frozenset(
-    frozenset(p)
-    for p in (
-        ("bug", "error-handling"),
-        ("bug", "resource-leak"),
-        ("bug", "concurrency"),
-        ("bug", "security"),
-        ("error-handling", "resource-leak"),
-        ("security", "error-handling"),
-        ("style", "maintainability"),
-        ("performance", "resource-leak"),
-    )
-)
+# Categories that name the same thing in different words. Which other categories a planted
+# problem may honestly carry (a race is also a bug) is the dataset's call, case by case.
+SYNONYMS: frozenset[frozenset[str]] = frozenset({frozenset(("style", "maintainability"))})
 
 
 def normalise_severity(value: Any) -> str | None:
@@ -98,5 +85,5 @@ def category_from_text(text: str) -> str:
 
 
 def categories_match(a: str, b: str) -> bool:
-    """Same category, or two that a reviewer could use for one problem (see RELATED)."""
-    return a == b or frozenset((a, b)) in RELATED
+    """Same category, or two that are synonyms (see SYNONYMS)."""
+    return a == b or frozenset((a, b)) in SYNONYMS
