@@ -78,6 +78,8 @@ def test_name_and_size_reasons(git_repo: Path) -> None:
     write(git_repo, "static/app.min.js", "var a=1;\n")
     write(git_repo, "static/app.js.map", "{}\n")
     write(git_repo, "big.py", b"x = 1\n" * (300 * 1024 // 6))
+    write(git_repo, "locale/fr/django.mo", b"text-looking, but a .mo is binary by format")
+    write(git_repo, "img/Logo.PNG", b"\x89PNG")
     write(git_repo, "ok.py", "x = 1\n")
     paths, skipped = listed(git_repo, max_file_bytes=200 * 1024)
     assert paths == {"ok.py"}
@@ -88,6 +90,8 @@ def test_name_and_size_reasons(git_repo: Path) -> None:
         "static/app.min.js": "minified",
         "static/app.js.map": "minified",
         "big.py": "too-large",
+        "locale/fr/django.mo": "binary",
+        "img/Logo.PNG": "binary",
     }
 
 
