@@ -218,3 +218,13 @@ def test_exclude_pattern_semantics(pattern: str, path: str, hit: bool) -> None:
 @given(st.binary(max_size=256) | st.text(max_size=64).map(str.encode))
 def test_is_utf8_agrees_with_decode(data: bytes) -> None:
     assert is_utf8(data) is (not decode(data)[1])
+
+
+def test_root_below_the_git_top_level(git_repo: Path) -> None:
+    write(git_repo, "svc/api/handler.py", "def handle():\n    pass\n")
+    write(git_repo, "svc/api/.gitignore", "*.tmp\n")
+    write(git_repo, "svc/api/scratch.tmp", "x\n")
+    write(git_repo, "web/app.js", "x\n")
+    listing = list_files(git_repo / "svc", max_file_bytes=MIB)
+    assert listing.from_git
+    assert {c.path for c in listing.candidates} == {"api/handler.py", "api/.gitignore"}
