@@ -163,3 +163,10 @@ def test_ranking_is_deterministic_and_independent_of_insertion_order() -> None:
     reversed_index = FakeIndex(dict(reversed(list(index.files.items()))))
     assert top(index) == top(reversed_index)
     assert top(index, question="engine") == top(reversed_index, question="engine")
+
+
+def test_pagerank_of_a_graph_without_edges_is_the_teleport_vector() -> None:
+    """Small repositories often share no identifiers between files: no edges at all."""
+    incoming, out = to_incoming(3, {})
+    assert pagerank(incoming, out) == pytest.approx([1 / 3] * 3)
+    assert pagerank(incoming, out, {2: 1.0}) == pytest.approx([0.0, 0.0, 1.0])

@@ -55,7 +55,7 @@ def pagerank(
         edge_src.extend(incoming[t].keys())
         edge_w.extend(incoming[t].values())
         ends.append(len(edge_src))
-    starts = [0, *ends[:-1]]
+    starts = [0, *ends[:-1]] if ends else []
     dangling = [i for i in range(n) if out_weight[i] <= 0]
     inv_out = [1.0 / w if w > 0 else 0.0 for w in out_weight]
     rank = list(p)
