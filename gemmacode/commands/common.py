@@ -77,3 +77,28 @@ def settings_for(
     if extra:
         overrides.update(extra)
     return root, load_settings(root, os.environ, overrides)
+
+
+def prewarm(settings: Settings) -> None:
+    """Load the backend's client library and the tokenizer in a background thread.
+
+    A review spends its first few hundred milliseconds on git and tree-sitter work that needs
+    neither; the two loads (``ollama`` with pydantic and httpx, tiktoken's BPE tables) take
+    another ~0.4 s and overlap well with it. Later imports of the same modules simply wait
+    for this thread through Python's per-module import locks.
+    """
+    import threading
+
+    def load() -> None:
+        try:
+            if settings.backend.kind == "ollama":
+                import ollama  # noqa: F401
+            elif settings.backend.kind == "openai":
+                import httpx  # noqa: F401
+            from gemmacode.tokens import raw_count
+
+            raw_count("warm")
+        except Exception:  # the real import later reports any problem
+            return
+
+    threading.Thread(target=load, name="gemmacode-prewarm").start()

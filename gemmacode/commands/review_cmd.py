@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gemmacode.commands.common import add_model_flags, settings_for
+from gemmacode.commands.common import add_model_flags, prewarm, settings_for
 from gemmacode.config import Settings
 from gemmacode.errors import BackendError, UsageError
 
@@ -108,9 +108,9 @@ async def make_session(settings: Settings, *, offline_ok: bool) -> tuple[Session
     backend = make_backend(settings)
     monitor = None
     if not ctx.num_ctx:
-        from gemmacode.gpu.monitor import GpuMonitor, choose_source
+        from gemmacode.gpu.monitor import monitor_for
 
-        monitor = GpuMonitor(choose_source(settings, host=settings.backend.host))
+        monitor = monitor_for(settings)
     session = ModelSession(backend, settings, monitor=monitor)
     try:
         await session.prepare()
@@ -247,6 +247,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     cwd = Path.cwd()
     root, settings = settings_for(args)
+    prewarm(settings)
     fail_on = args.fail_on or settings.review.fail_on
     focus = list(args.focus or settings.review.focus)
     extra = ""
