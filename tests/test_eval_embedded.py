@@ -28,6 +28,7 @@ from gemmacode.review.findings import CATEGORIES, FINDINGS_SCHEMA, SEVERITIES
 from gemmacode.review.parse import parse_findings
 
 pytestmark = pytest.mark.slow
+PATH = "src/main/java/com/acme/auth/Permissions.java"
 
 
 class Recording:
@@ -56,7 +57,7 @@ class Recording:
 def test_constrained_findings_from_the_real_model_reach_the_report() -> None:
     ds = load_dataset()
     dataset = dataclasses.replace(
-        ds, cases=tuple(c for c in ds.cases if c.id == "py-unchecked-none")
+        ds, cases=tuple(c for c in ds.cases if c.id == "java-string-identity")
     )
     settings = load_settings(
         None,
@@ -84,7 +85,7 @@ def test_constrained_findings_from_the_real_model_reach_the_report() -> None:
     assert request.json_schema == FINDINGS_SCHEMA
     assert final is not None and final.completion_tokens
     assert answer.lstrip().startswith("{"), answer[:80]  # the grammar forces JSON
-    parsed = parse_findings(answer, default_file="shop/orders.py")
+    parsed = parse_findings(answer, default_file=PATH)
     if final.done_reason == "stop":
         jsonschema.validate(json.loads(answer), FINDINGS_SCHEMA)
         assert not parsed.repaired
@@ -95,14 +96,14 @@ def test_constrained_findings_from_the_real_model_reach_the_report() -> None:
     assert run.prompt_tokens > 0 and run.completion_tokens > 0 and run.latency_s > 0
     n_lines = len(run.case.code.splitlines())
     for f in run.findings:  # anchored: inside the reviewed file, valid vocabulary
-        assert f.file == "shop/orders.py" and 1 <= f.line <= f.end_line <= n_lines
+        assert f.file == PATH and 1 <= f.line <= f.end_line <= n_lines
         assert f.severity in SEVERITIES and f.category in CATEGORIES
     assert report.model == "smollm2"
 
 
 def test_eval_command_reports_and_names_the_model(capsys: pytest.CaptureFixture[str]) -> None:
     base = ["eval", "--backend", "embedded", "--model", "smollm2", "--no-prose"]
-    cases = ["--case", "go-defer-in-loop", "--case", "java-map-null"]
+    cases = ["--case", "py-identity-comparison", "--case", "go-body-leak"]
     assert main([*base, *cases, "--num-predict", "48", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["dataset"]["name"] == "gemmacode-starter" and doc["dataset"]["cases"] == 2
@@ -115,7 +116,7 @@ def test_eval_command_reports_and_names_the_model(capsys: pytest.CaptureFixture[
     assert 0.0 <= summary["recall"] <= 1.0
     assert summary["prompt_tokens"] > 0 and summary["completion_tokens"] > 0
     assert summary["tokens_per_second"] > 0
-    assert [c["id"] for c in model["cases"]] == ["go-defer-in-loop", "java-map-null"]
+    assert [c["id"] for c in model["cases"]] == ["py-identity-comparison", "go-body-leak"]
     for case in model["cases"]:
         assert case["latency_s"] > 0 and case["prompt_tokens"] > 0
         assert case["reported"] == len(case["findings"])
