@@ -43,6 +43,15 @@ def test_every_case_is_a_realistic_snippet_with_expected_findings(shipped: Datas
             assert lines[e.line - 1].strip(), f"{case.id}: expected line {e.line} is blank"
 
 
+def test_diff_cases_review_the_change_that_planted_the_bug(shipped: Dataset) -> None:
+    diffs = [c for c in shipped.cases if c.diff]
+    assert len(diffs) >= 5
+    for case in diffs:
+        assert case.diff.startswith(f"diff --git a/{case.path} b/{case.path}\n"), case.id
+        twin = next(c for c in shipped.cases if c.id == case.id.removeprefix("diff-"))
+        assert (twin.code, twin.expected) == (case.code, case.expected)
+
+
 def _bad_nodes(node: Any, out: list[str]) -> list[str]:
     if node.is_error or node.is_missing:
         out.append(f"{node.type} at {node.start_point}")
@@ -73,6 +82,11 @@ def _write(tmp_path: Path, doc: Any) -> Path:
 
 
 CODE = "def f(x):\n    return x + 1\n"
+DIFF = (
+    "diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1,2 +1,2 @@\n"
+    " def f(x):\n-    return x\n+    return x + 1\n"
+)
+DIFF_CASE = {"id": "a", "path": "a.py", "code": CODE, "diff": DIFF}
 
 
 @pytest.mark.parametrize(
@@ -132,6 +146,23 @@ CODE = "def f(x):\n    return x + 1\n"
             "expected category 'oops' is unknown",
         ),
         (
+            {"cases": [dict(DIFF_CASE, diff=DIFF.replace("a.py", "b.py"))]},
+            "the diff must change exactly a.py",
+        ),
+        (
+            {"cases": [dict(DIFF_CASE, diff=DIFF.replace("+    return x + 1", "+    return 2"))]},
+            "hunk @@ -1,2 +1,2 @@ does not match the code's lines",
+        ),
+        (
+            {
+                "cases": [
+                    dict(DIFF_CASE, code="# head\n" * 9 + CODE, diff=DIFF.replace("+1,2", "+10,2"))
+                    | {"expected": [{"line": 1, "category": "bug"}]}
+                ]
+            },
+            "expected lines 1-1 are outside every hunk",
+        ),
+        (
             {"cases": [{"id": "a", "path": "a.py", "code": CODE}] * 2},
             "duplicate id 'a'",
         ),
@@ -174,3 +205,10 @@ def test_a_user_dataset_from_a_folder_with_inline_code(tmp_path: Path) -> None:
     assert (a.language, a.expected[0].line, a.expected[0].end_line) == ("python", 2, 2)
     assert a.expected[0].also == ("security",)
     assert (b.language, b.code.startswith("package b"), b.expected) == ("go", True, ())
+    assert a.diff == "" and b.diff == ""
+
+
+def test_a_diff_case_inline(tmp_path: Path) -> None:
+    doc = {"cases": [dict(DIFF_CASE, expected=[{"line": 2, "category": "bug"}])]}
+    (case,) = load_dataset(_write(tmp_path, doc)).cases
+    assert case.diff == DIFF and case.expected[0].line == 2

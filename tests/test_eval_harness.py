@@ -138,11 +138,13 @@ def test_case_filters() -> None:
 def test_the_real_engine_and_session_through_a_scripted_server() -> None:
     """Plumbing with the real review engine and ModelSession; only the model server is fake.
 
-    The fake answers the constrained pass with the planted line of whichever case it is shown,
-    so a perfect model scores recall 1 and the harness must see it.
+    The fake answers the constrained pass with the planted line of whichever case it is shown
+    (two files and one diff), so a perfect model scores recall 1 and the harness must see it.
     """
     ds = load_dataset()
-    picked = tuple(c for c in ds.cases if c.id in ("py-sql-injection", "go-body-leak"))
+    ids = ("py-sql-injection", "go-body-leak", "diff-go-ignored-error")
+    picked = tuple(c for c in ds.cases if c.id in ids)
+    assert [bool(c.diff) for c in picked] == [False, False, True]
     dataset = dataclasses.replace(ds, cases=picked)
 
     def answer(request: ChatRequest) -> str:
@@ -168,7 +170,9 @@ def test_the_real_engine_and_session_through_a_scripted_server() -> None:
         return await run_eval(session, dataset, review_snippet, backend="fake", prose=False)
 
     report = asyncio.run(go())
-    assert len(backend.requests) == 2
+    assert len(backend.requests) == 3
+    diff_prompt = "\n".join(m.content for m in backend.requests[2].messages)
+    assert "f, _ := os.Open(path)" in diff_prompt  # the change itself was shown
     summary = report.summary()
     assert (summary["recall"], summary["precision"], summary["line_accuracy"]) == (1.0, 1.0, 1.0)
     assert report.model == "gemma4:e4b"

@@ -1,9 +1,11 @@
 """Run one model over an eval dataset and report how it did, as text or JSON.
 
-The review itself is the engine's ``review_snippet`` (passed in, so tests can count calls);
-each case is timed with the injected clock and its tokens come from the backend's Final
-records. A case the context cannot hold is reported as an error and the run goes on; a
-server that stops answering ends the run (a :class:`~gemmacode.errors.BackendError`).
+The reviews are the engine's (passed in, so tests can count calls): ``review_snippet`` for a
+file case, :func:`review_diff_case` (the path ``gemmacode review --diff`` takes, built from
+the case's diff in memory) for a diff case. Each case is timed with the injected clock and
+its tokens come from the backend's Final records. A case the context cannot hold is reported
+as an error and the run goes on; a server that stops answering ends the run (a
+:class:`~gemmacode.errors.BackendError`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from gemmacode.backends.base import Final
@@ -105,6 +108,7 @@ def _case_dict(r: CaseRun) -> dict[str, Any]:
         "id": r.case.id,
         "path": r.case.path,
         "language": r.case.language,
+        "kind": "diff" if r.case.diff else "file",
         "expected": r.score.expected,
         "reported": r.score.reported,
         "matched": r.score.matched,
@@ -119,27 +123,54 @@ def _case_dict(r: CaseRun) -> dict[str, Any]:
     }
 
 
+async def review_diff_case(
+    session: Any, *, path: str, diff: str, text: str, prose: bool = True
+) -> _Result:
+    """Review a case's diff as ``gemmacode review --diff`` does: hunks extended to their
+    enclosing definitions in ``text`` (the new side of ``path``), findings on the new side."""
+    from gemmacode.review.diff import parse_diff
+    from gemmacode.review.engine import ReviewOptions, review_plan
+    from gemmacode.review.plan import plan_target
+    from gemmacode.review.targets import DiffTarget
+
+    target = DiffTarget(
+        "range", f"change to {path}", Path("."), parse_diff(diff), _texts={path: text}
+    )
+    opts = ReviewOptions(prose=prose)
+    plan, label = plan_target(target, session, opts)
+    return await review_plan(session, plan, label, opts)
+
+
 async def run_eval(
     session: Any,
     dataset: Dataset,
     review: ReviewFn,
     *,
+    review_diff: ReviewFn | None = None,
     backend: str,
     prose: bool = True,
     tolerance: int = TOLERANCE,
     clock: Callable[[], float] = time.perf_counter,
     on_case: Callable[[int, int, Case], None] | None = None,
 ) -> ModelReport:
-    """Review every case with ``review(session, path=, text=, language=, prose=)``; score it."""
+    """Review every case and score it: file cases with ``review(session, path=, text=,
+    language=, prose=)``, diff cases with ``review_diff(session, path=, diff=, text=, prose=)``
+    (default :func:`review_diff_case`)."""
+    review_diff = review_diff or review_diff_case
     report = ModelReport(session.model_name, backend, dataset, tolerance)
     for n, case in enumerate(dataset.cases, 1):
         if on_case is not None:
             on_case(n, len(dataset.cases), case)
         start = clock()
         try:
-            result = await review(
-                session, path=case.path, text=case.code, language=case.language, prose=prose
-            )
+            if case.diff:
+                result = await review_diff(
+                    session, path=case.path, diff=case.diff, text=case.code, prose=prose
+                )
+            else:
+                result = await review(
+                    session, path=case.path, text=case.code, language=case.language, prose=prose
+                )
         except ContextOverflowError as err:
             score = score_case([], case.expected, path=case.path, tolerance=tolerance)
             report.runs.append(CaseRun(case, [], score, clock() - start, error=str(err)))

@@ -5,10 +5,13 @@ A dataset is a JSON file (or a folder holding ``cases.json``)::
     {"name": "my-set", "cases": [
       {"id": "py-sql", "path": "app/db.py", "language": "python",
        "source": "sources/py-sql.txt",            # or "code": "...inline text..."
+       "diff_source": "sources/py-sql.diff",      # optional ("diff" inline): review the change
        "expected": [{"line": 25, "end_line": 26, "category": "security",
                      "also": ["bug"], "description": "query built with an f-string"}]}]}
 
 ``language`` defaults from the path's extension; ``source`` is relative to the JSON file.
+A case with a diff is reviewed as a change (the diff of ``path``, whose new side is the
+code), as ``gemmacode review --diff`` would; its expected lines must lie in the diff's hunks.
 Scoring (:func:`score_case`, pure) pairs findings with expected problems one to one: a pair
 matches when the file is the case's, the finding's lines overlap the expected range widened
 by ``tolerance`` lines, and the finding's category is the expected one, one the case also
@@ -59,6 +62,7 @@ class Case:
     code: str
     expected: tuple[Expected, ...]
     summary: str = ""
+    diff: str = ""  # a unified diff of ``path`` whose new side is ``code``; "" for a file case
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,39 @@ def _case(raw: Any, base: Path, where: str) -> Case:
                 )
         description = str(e.get("description", ""))
         expected.append(Expected(line, end, e["category"], description, tuple(also)))
-    return Case(cid, path, language, code, tuple(expected), str(raw.get("summary", "")))
+    diff = ""
+    if isinstance(raw.get("diff"), str):
+        diff = raw["diff"]
+    elif isinstance(raw.get("diff_source"), str):
+        try:
+            diff = (base / raw["diff_source"]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise bad(f"diff {raw['diff_source']!r} cannot be read", "check the path") from err
+    if diff:
+        problem = diff_problem(diff, path, code, expected)
+        if problem:
+            raise bad(problem, "make the diff's new side the case's code, with the bug in a hunk")
+    summary = str(raw.get("summary", ""))
+    return Case(cid, path, language, code, tuple(expected), summary, diff)
+
+
+def diff_problem(diff: str, path: str, code: str, expected: Sequence[Expected]) -> str:
+    """Why ``diff`` cannot stand for a change that produced ``code``, or "" when it can."""
+    from gemmacode.review.diff import parse_diff
+
+    files = parse_diff(diff)
+    if len(files) != 1 or files[0].new_path != path:
+        return f"the diff must change exactly {path} (it changes {[f.path for f in files]})"
+    lines = code.splitlines()
+    hunks = files[0].hunks
+    for h in hunks:
+        new_side = [line[1:] for line in h.lines if line.startswith((" ", "+"))]
+        if new_side != lines[h.new_start - 1 : h.new_start - 1 + len(new_side)]:
+            return f"hunk {h.header} does not match the code's lines"
+    for e in expected:
+        if not any(a <= e.end_line and e.line <= b for a, b in (h.new_range for h in hunks)):
+            return f"expected lines {e.line}-{e.end_line} are outside every hunk"
+    return ""
 
 
 def finding_matches(f: Finding, e: Expected, path: str, tolerance: int = TOLERANCE) -> bool:
