@@ -31,11 +31,18 @@ in the evaluated count, in one of two ways:
 A truncated count never feeds the factor; instead the factor is raised at once to at least
 ``num_ctx / raw`` (the server only cuts prompts longer than ``num_ctx``) and at least 1.0
 (how much longer is unknown), so the next request is sized with a count no longer too low.
+
+Given the texts sent (``texts``), every count that feeds the factor also feeds the store's
+linear model over token classes (:meth:`CalibrationStore.observe_text`); once it has enough
+observations the counter uses it, and estimates here come from it too. After a cut the
+counter's ``lift`` plays the factor's part (the cut count is only a bound, so it never feeds
+the fit); the next count that does feed it resets the lift.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gemmacode.backends.base import Final
@@ -61,10 +68,12 @@ class CalibrationResult:
     updated: bool
     truncated: bool
     note: str = ""
+    linear: bool = False  # the estimate came from the linear model over token classes
 
 
 class Calibrator:
-    """Keeps ``counter.factor`` and the persisted store in step for one model."""
+    """Keeps ``counter`` (factor and linear weights) and the persisted store in step for
+    one model."""
 
     def __init__(self, model: str, counter: TokenCounter, store: CalibrationStore) -> None:
         self.model = model
@@ -72,6 +81,7 @@ class Calibrator:
         self.store = store
         if store.samples(model):
             counter.factor = store.factor(model)
+        counter.weights = store.weights(model)
         self.results: list[CalibrationResult] = []
 
     def after_request(
@@ -82,15 +92,21 @@ class Calibrator:
         num_ctx: int,
         shared_raw: int = 0,
         exact: int | None = None,
+        texts: Sequence[str] = (),
     ) -> CalibrationResult:
         """Record one finished request.
 
         ``shared_raw`` is the tiktoken size of the prefix this prompt shares with the previous
         request of the session at the same ``num_ctx``; ``exact`` the model tokenizer's count
-        of what was sent, where the backend has one.
+        of what was sent, where the backend has one; ``texts`` the contents of the messages
+        sent (their tiktoken counts summing to ``raw``), which the linear model learns from.
         """
         before = self.counter.factor
-        estimated = int(-(-raw * before // 1))
+        linear = bool(texts) and self.counter.weights is not None
+        if linear:
+            estimated = sum(self.counter.count(t) for t in texts)
+        else:
+            estimated = int(-(-raw * before // 1))
         evaluated = final.prompt_tokens
         fresh = final.load_s >= RELOAD_MIN_S or final.cached_tokens is not None
         if evaluated is not None and final.cached_tokens is not None:
@@ -128,10 +144,16 @@ class Calibrator:
         updated = False
         after = before
         if pair is not None and truncated:
+            if linear and estimated:
+                self.counter.lift *= LIFT * max(pair[1] / estimated, 1.0)
             # How far over the cut went is unknown: at least back to neutral (1.0).
             pair = (raw, self._lift_to(raw, LIFT * max(pair[1] / raw, 1.0, before)))
+        elif pair is not None and texts and raw >= MIN_TOKENS:
+            self.store.observe_text(self.model, texts, pair[1], save=False)
+            self.counter.weights = self.store.weights(self.model)
+            self.counter.lift = 1.0
         if pair is not None and raw >= MIN_TOKENS:
-            after = self.store.observe(self.model, *pair)
+            after = self.store.observe(self.model, *pair)  # saves the linear update too
             self.counter.factor = after
             updated = True
         result = CalibrationResult(
@@ -143,6 +165,7 @@ class Calibrator:
             updated=updated,
             truncated=truncated,
             note=note,
+            linear=linear,
         )
         self.results.append(result)
         return result

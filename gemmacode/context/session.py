@@ -38,7 +38,7 @@ from gemmacode.context.calibration import CalibrationResult, Calibrator
 from gemmacode.context.policy import ContextPolicy, parse_keep_alive
 from gemmacode.errors import BackendError
 from gemmacode.gpu.monitor import GpuMonitor
-from gemmacode.tokens import CalibrationStore, TokenCounter, raw_count
+from gemmacode.tokens import CalibrationStore, raw_count
 
 PART_SEPARATOR = "\n\n"
 
@@ -73,7 +73,7 @@ class ModelSession:
         self.clock = clock
         self.model_name = settings.backend.model
         self.store = calibration or CalibrationStore(user_cache_dir() / "calibration.json")
-        self.counter = TokenCounter()
+        self.counter = self.store.counter_for(self.model_name)
         self.calibrator = Calibrator(self.model_name, self.counter, self.store)
         self.info: ModelInfo | None = None
         self.policy: ContextPolicy | None = None
@@ -218,7 +218,12 @@ class ModelSession:
     def _finish(self, final: Final, request: ChatRequest, raw: int, shared: int) -> Final:
         num_ctx = request.options.num_ctx
         result = self.calibrator.after_request(
-            raw=raw, final=final, num_ctx=num_ctx, shared_raw=shared, exact=self._exact(request)
+            raw=raw,
+            final=final,
+            num_ctx=num_ctx,
+            shared_raw=shared,
+            exact=self._exact(request),
+            texts=[m.content for m in request.messages],
         )
         self.last_calibration = result
         changes: dict[str, Any] = {}
@@ -241,6 +246,8 @@ class ModelSession:
             "kv_from_model": policy.kv_known if policy is not None else None,
             "memory": reading.summary() if reading is not None else "not monitored",
             "token_factor": round(self.counter.factor, 4),
+            "token_estimator": "token classes" if self.counter.weights else "factor",
+            "token_samples": self.store.text_samples(self.model_name),
             "changes": [
                 {
                     "at": c.at,
