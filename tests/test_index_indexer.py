@@ -198,3 +198,35 @@ def test_symbols_are_decoded_per_file_on_demand(repo: Path, tmp_path: Path) -> N
     full = index.files
     assert counts == {p: (len(r.symbols), len(r.references)) for p, r in full.items()}
     assert counts["app/store.py"] == (4, 4)  # read_file, decode, open, read
+
+
+def test_with_other_threads_running_workers_are_spawned_not_forked(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The TUI runs threads; forking then is unsafe, so the pool falls back to spawn."""
+    import multiprocessing
+    import threading
+
+    methods: list[str | None] = []
+    real_context = multiprocessing.get_context
+
+    def spy(method: str | None = None) -> object:
+        methods.append(method)
+        return real_context(method)
+
+    monkeypatch.setattr(multiprocessing, "get_context", spy)
+
+    for i in range(6):
+        (repo / "app" / f"s{i}.py").write_text(f"def s{i}():\n    return {i}\n")
+    monkeypatch.setattr(indexer, "POOL_MIN_FILES", 2)
+    monkeypatch.setattr(indexer, "POOL_MIN_BYTES", 1)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        index = open_index(repo, IndexSettings(workers=2), cache_dir=tmp_path / "c")
+    finally:
+        stop.set()
+        other.join()
+    assert index.stats.workers == 2 and methods == ["spawn"]
+    assert {s.scope for s in index.symbols()} >= {f"s{i}" for i in range(6)} | {"Store.get"}

@@ -10,6 +10,8 @@ refresh that nobody queries never builds them.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import marshal
 import os
@@ -51,6 +53,20 @@ class IndexStats:
     cache_path: str = ""
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector. Indexing allocates hundreds of thousands of small
+    objects without cycles; every automatic collection walks them all again (measured on
+    Django: 15% of parsing time, a third of decoding time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -64,15 +80,24 @@ def _parse_one(path: str, language: str, data: bytes) -> tuple[bytes, str]:
         data = files_mod.decode(data)[0].encode("utf-8")
     result = parse_tags(data, language)
     flags = (["non-utf8"] if non_utf8 else []) + (["parse-errors"] if result.has_error else [])
-    blob = marshal.dumps(([tuple(s) for s in result.symbols], result.ref_names, result.ref_lines))
+    blob = marshal.dumps((result.symbols, result.ref_names, result.ref_lines))
     return blob, ",".join(flags)
 
 
 Result = tuple[str, bytes, str]  # path, marshalled parse result, flags
 
 
+def _warm(languages: set[str]) -> None:
+    """Load the grammars and compile the queries a parse will need."""
+    from gemmacode.index.tags import get_query
+
+    for language in languages:
+        get_query(language)
+
+
 def _parse_batch(batch: list[tuple[str, str, bytes]]) -> list[Result]:
-    return [(path, *_parse_one(path, language, data)) for path, language, data in batch]
+    with _gc_paused():
+        return [(path, *_parse_one(path, language, data)) for path, language, data in batch]
 
 
 class Progress:
@@ -109,7 +134,7 @@ class Progress:
 class _Parser:
     """Parses batches in worker processes or in-process; collects (path, blob, flags)."""
 
-    def __init__(self, workers: int, batch_bytes: int) -> None:
+    def __init__(self, workers: int, batch_bytes: int, languages: set[str]) -> None:
         self.workers = workers
         self.batch_bytes = batch_bytes
         self.done = 0  # files finished, updated from the pool's callback thread
@@ -122,11 +147,17 @@ class _Parser:
         if workers > 1:
             import multiprocessing
 
-            # fork starts workers in milliseconds with the grammars already imported; it is
-            # only safe while this process has no other threads.
+            # fork starts workers in milliseconds, inheriting grammars and queries compiled
+            # once here; it is only safe while this process has no other threads.
             use_fork = sys.platform == "linux" and threading.active_count() == 1
             ctx = multiprocessing.get_context("fork" if use_fork else "spawn")
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            if use_fork:
+                _warm(languages)
+                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            else:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=workers, mp_context=ctx, initializer=_warm, initargs=(languages,)
+                )
 
     def add(self, path: str, language: str, data: bytes) -> None:
         if self._pool is None:
@@ -203,11 +234,12 @@ def open_index(
         raise IndexError_(f"{root} is not a folder", "pass --root with a project folder")
     folder = (cache_dir or cache_mod.default_cache_dir(root, settings)).resolve()
     try:
-        try:
-            return _refresh(root, settings, folder, progress, rebuild)
-        except cache_mod.CorruptCacheError:
-            cache_mod.destroy(folder)
-            return _refresh(root, settings, folder, progress, rebuild)
+        with _gc_paused():
+            try:
+                return _refresh(root, settings, folder, progress, rebuild)
+            except cache_mod.CorruptCacheError:
+                cache_mod.destroy(folder)
+                return _refresh(root, settings, folder, progress, rebuild)
     except sqlite3.OperationalError as err:
         raise IndexError_(
             f"the index cache {folder / cache_mod.DB_NAME} is unusable ({err})",
@@ -347,7 +379,9 @@ def _read_stale(
     known = db.parse_keys()
     source = [c for c in stale if files_mod.language_of(c.path) in LANGUAGES]
     # Source files first, so the workers start at once and the main process reads the
-    # remaining files while they parse.
+    # remaining files while they parse; largest first, so the last batches are short ones
+    # and the workers finish together.
+    source.sort(key=lambda c: -c.size)
     in_source = {c.path for c in source}
     stale = source + [c for c in stale if c.path not in in_source]
     source_bytes = sum(c.size for c in source)
@@ -357,7 +391,8 @@ def _read_stale(
     stats.workers = workers if workers > 1 else 0
     # Small enough batches that no worker idles long at the end, big enough to amortise IPC.
     batch_bytes = max(64 * 1024, min(512 * 1024, source_bytes // max(1, workers * 16)))
-    parser = _Parser(workers, batch_bytes)
+    languages = {files_mod.language_of(c.path) for c in source}
+    parser = _Parser(workers, batch_bytes, languages)
     bar = Progress(len(stale), enabled=progress)
     read_only = 0  # stale files that needed no parse
     try:
@@ -442,8 +477,10 @@ class RepoIndex:
     @property
     def files(self) -> dict[str, FileRecord]:
         """Every indexed file by root-relative POSIX path, sorted, with symbols filled in."""
-        for path in list(self._blobs):
-            self._decode(path)
+        if self._blobs:
+            with _gc_paused():
+                for path in list(self._blobs):
+                    self._decode(path)
         return self._records
 
     def paths(self) -> list[str]:

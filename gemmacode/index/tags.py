@@ -50,17 +50,10 @@ SIGNATURE_PARENTS = frozenset(
 _INHERITS = re.compile(r"^;\s*inherits:\s*(.+)$", re.MULTILINE)
 
 
-class SymbolTuple(NamedTuple):
-    """A definition without its file, as stored in the cache (see :class:`Symbol`)."""
-
-    name: str
-    kind: str
-    scope: str
-    start_line: int
-    end_line: int
-    signature: str
-    start_byte: int
-    end_byte: int
+# A definition without its file, as stored in the cache (fields as in model.Symbol): name,
+# kind, scope, start_line, end_line, signature, start_byte, end_byte. A plain tuple: there
+# are tens of thousands per repository and they go straight into marshal.
+SymbolTuple = tuple[str, str, str, int, int, str, int, int]
 
 
 class ParseResult(NamedTuple):
@@ -186,18 +179,12 @@ def parse_tags(data: bytes, language: str) -> ParseResult:
     root = tree.root_node
     query, roles = _compiled(language)
     defs: dict[int, _Def] = {}  # by name start
-    refs: dict[int, tuple[bytes, int]] = {}  # by name start: two patterns may share a node
-    pos, line = 0, 1  # a line cursor: counting newlines is cheaper than node.start_point
+    refs: dict[int, int] = {}  # name start -> end; a dict since two patterns may share a node
     for pattern, caps in QueryCursor(query).matches(root):
         role, capture, kind = roles[pattern]
         if role == "ref":
             sb, eb = caps[capture][0].byte_range
-            if sb >= pos:
-                line += data.count(b"\n", pos, sb)
-            else:
-                line -= data.count(b"\n", sb, pos)
-            pos = sb
-            refs[sb] = (data[sb:eb], line)
+            refs[sb] = eb
             continue
         names = caps.get("name")
         if not role or not names:
@@ -215,13 +202,25 @@ def parse_tags(data: bytes, language: str) -> ParseResult:
         name = data[sb : name_node.end_byte].decode("utf-8", "replace")
         defs[sb] = _Def(node.start_byte, node.end_byte, name, kind, node, receiver, pattern)
     symbols = _nest(list(defs.values()), data, language in LIFT_SIGNATURE)
-    ref_names: list[str] = []
+    starts = sorted(sb for sb in refs if sb not in defs)
+    ref_names = _names(data, [data[sb : refs[sb]] for sb in starts])
     ref_lines: list[int] = []
-    for sb, (raw, line) in refs.items():
-        if sb not in defs:
-            ref_names.append(raw.decode("utf-8", "replace"))
-            ref_lines.append(line)
+    count = data.count
+    pos, line = 0, 1  # counting newlines between sorted offsets beats node.start_point
+    for sb in starts:
+        line += count(b"\n", pos, sb)
+        pos = sb
+        ref_lines.append(line)
     return ParseResult(symbols, ref_names, ref_lines, root.has_error)
+
+
+def _names(data: bytes, raw: list[bytes]) -> list[str]:
+    """Decode many identifiers at once (one decode call instead of one per name)."""
+    if not raw:
+        return []
+    if b"\0" in data:  # cannot use NUL as the separator
+        return [r.decode("utf-8", "replace") for r in raw]
+    return b"\0".join(raw).decode("utf-8", "replace").split("\0")
 
 
 def _clean_receiver(text: str) -> str:
@@ -238,6 +237,8 @@ def _nest(defs: list[_Def], data: bytes, lift: bool) -> list[SymbolTuple]:
     defs.sort(key=lambda d: (d.start, -d.end))
     stack: list[_Def] = []
     out: list[SymbolTuple] = []
+    count = data.count
+    pos, line = 0, 1  # line of ``pos``; starts only grow, so counting newlines is cheap
     for d in defs:
         while stack and not (stack[-1].start <= d.start and d.end <= stack[-1].end):
             stack.pop()
@@ -256,20 +257,19 @@ def _nest(defs: list[_Def], data: bytes, lift: bool) -> list[SymbolTuple]:
         stack.append(d)
         if d.kind == "scope":
             continue
-        node = d.node
-        start_line = node.start_point.row + 1
-        end_point = node.end_point
-        end_line = end_point.row + 1
-        if end_point.column == 0 and end_line > start_line:
+        line += count(b"\n", pos, d.start)
+        pos = d.start
+        end_line = line + count(b"\n", d.start, d.end)
+        if end_line > line and data[d.end - 1] == 10:  # ends at a line start: not that line
             end_line -= 1
         out.append(
-            SymbolTuple(
+            (
                 d.name,
                 kind,
                 ".".join(path),
-                start_line,
+                line,
                 end_line,
-                _signature(node, data, lift),
+                _signature(d.node, data, lift),
                 d.start,
                 d.end,
             )
