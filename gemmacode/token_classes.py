@@ -174,29 +174,37 @@ class _Table:
 _table = _Table()
 
 
-def vector(ids: Sequence[int], decode: object) -> list[int]:
-    """The count vector of one text from its token ids (``decode``: id -> token bytes)."""
-    vec = [0] * SIZE
+def counts(ids: Sequence[int], decode: object) -> dict[int, int]:
+    """The non-zero entries of a text's count vector, from its token ids (``decode``: id ->
+    token bytes). Sparse, because a short text touches a few of the positions."""
     if not ids:
-        return vec
+        return {}
     getter = _table.codes.__getitem__
     try:
         codes = bytes(map(getter, ids))
     except KeyError:
         _table.fill(ids, decode)
         codes = bytes(map(getter, ids))
+    out = {RAW: len(ids)}
     info = _table.info
     for code, n in _Counter(codes).items():
         for index, mult in info[code]:
-            vec[index] += n * mult
-    vec[RAW] = len(ids)
+            out[index] = out.get(index, 0) + n * mult
     if len(codes) > 1:
-        width = len(codes) - 1
         lasts = int.from_bytes(codes[:-1].translate(_table.last), "big")
         firsts = int.from_bytes(codes[1:].translate(_table.first), "big")
-        pairs = (lasts | firsts).to_bytes(width, "big")
+        pairs = (lasts | firsts).to_bytes(len(codes) - 1, "big")
         for pair, n in _Counter(pairs).items():
-            vec[TRANSITIONS_AT + (pair >> 4) * _N_KINDS + (pair & 15)] += n
+            index = TRANSITIONS_AT + (pair >> 4) * _N_KINDS + (pair & 15)
+            out[index] = n  # each pair code maps to its own position
+    return out
+
+
+def dense(sparse: dict[int, int] | Iterable[tuple[int, int]]) -> list[int]:
+    """The full count vector (length :data:`SIZE`) from its non-zero entries."""
+    vec = [0] * SIZE
+    for index, n in sparse.items() if isinstance(sparse, dict) else sparse:
+        vec[index] += n
     return vec
 
 
