@@ -132,3 +132,14 @@ def test_index_and_token_counting_run_without_network(repo: Path, tmp_path: Path
     result = json.loads(lines[-1])
     assert result["index"] == 0 and result["tokens"] > 0
     assert summary["workers"] == 2 and summary["symbols"] == 3
+
+
+def test_project_file_excludes_and_size_limit(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / ".gemmacode.toml").write_text('[index]\nexclude = ["*.go"]\nmax_file_bytes = 40\n')
+    (repo / "src" / "big.py").write_text("x = 1\n" * 20)
+    assert main(["index", "--root", str(repo), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "go" not in data["languages"]
+    assert {"path": "src/big.py", "reason": "too-large"} in data["skipped_files"]
