@@ -190,3 +190,25 @@ def test_on_gemmas_tokenizer_the_classes_beat_one_factor(tmp_path: Path, gemma: 
     p95 = int(0.95 * len(test))
     assert linear[p95] < single[p95]
     assert linear[p95] < 0.08
+
+
+def test_a_session_feeds_the_messages_it_sent_to_the_linear_model(tmp_path: Path) -> None:
+    from gemmacode.context.session import ModelSession
+    from tests.test_context_session import ScaledBackend, collect, parts, pinned
+
+    store = CalibrationStore(tmp_path / "c.json", min_text_samples=3)
+    backend = ScaledBackend(answers=lambda r: "ok", scale=1.25, exact=True)
+    session = ModelSession(backend, pinned(16384), calibration=store)
+    assert session.counter.weights is None
+    for i in range(3):
+        asyncio.run(collect(session, parts(f"question {i}?", code=texts(1, seed=i)[0] * 20)))
+    assert store.text_samples(session.model_name) == 3
+    assert session.counter.weights is not None
+    assert session.describe()["token_estimator"] == "token classes"
+    # A new session on the same store starts with the fitted model.
+    reloaded = CalibrationStore(tmp_path / "c.json", min_text_samples=3)
+    again = ModelSession(backend, pinned(16384), calibration=reloaded)
+    assert again.counter.weights == pytest.approx(session.counter.weights)
+    # With the default threshold, three requests are too few: the factor still applies.
+    default = ModelSession(backend, pinned(16384), calibration=CalibrationStore(store.path))
+    assert default.counter.weights is None and default.counter.factor != 1.0
