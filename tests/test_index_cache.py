@@ -184,7 +184,7 @@ print(json.dumps(sorted(s.scope for s in index.symbols())))
 """
 
 
-def test_two_processes_share_one_cache(repo: Path, tmp_path: Path) -> None:
+def test_processes_share_one_cache(repo: Path, tmp_path: Path) -> None:
     for i in range(40):
         (repo / "pkg" / f"mod{i}.py").write_text(f"def f{i}():\n    return {i}\n")
     cache = tmp_path / "cache"
@@ -196,11 +196,11 @@ def test_two_processes_share_one_cache(repo: Path, tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for _ in range(3)  # all three create the same new database at once
     ]
     outputs = [p.communicate(timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
-    assert outputs[0][0] == outputs[1][0]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    assert outputs[0][0] == outputs[1][0] == outputs[2][0]
     age(repo)
     index = open_index(repo, IndexSettings(), cache_dir=cache)
     assert index.stats.parsed == 0
@@ -245,3 +245,12 @@ def test_cache_dir_setting_inside_the_root_is_not_indexed(repo: Path) -> None:
     assert (repo / ".gemmacode-cache").is_dir()
     assert not [p for p in index.paths() if p.startswith(".gemmacode-cache")]
     assert not [s for s in index.skipped if s.path.startswith(".gemmacode-cache")]
+
+
+def test_unusable_cache_folder_is_a_one_line_user_error(repo: Path, tmp_path: Path) -> None:
+    from gemmacode.errors import IndexError_
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(IndexError_, match="cannot create the index cache folder"):
+        open_index(repo, IndexSettings(), cache_dir=blocker / "cache")

@@ -18,7 +18,8 @@ import hashlib
 import os
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -104,21 +105,28 @@ class IndexCache:
         self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
             with self._guard():
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.executescript(_SCHEMA_SQL)
-                self._check_meta()
+                _retry_locked(self._setup)
         except BaseException:
             self._db.close()
             raise
+
+    def _setup(self) -> None:
+        # WAL is a property of the file, set once. Switching to it needs an exclusive lock
+        # that SQLite does not wait for (no busy handler), hence the retry around this.
+        (mode,) = self._db.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() != "wal":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA_SQL)
+        self._check_meta()
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
         try:
             yield
-        except sqlite3.DatabaseError as err:
-            if isinstance(err, sqlite3.OperationalError) and "locked" in str(err):
-                raise
+        except sqlite3.OperationalError:
+            raise  # locked, read-only, disk full: not the file's fault, reported as such
+        except sqlite3.DatabaseError as err:  # not a database, malformed image
             raise CorruptCacheError(str(err)) from err
 
     def _check_meta(self) -> None:
@@ -129,13 +137,17 @@ class IndexCache:
         wanted = f"{self.fingerprint}:{sys.version_info[:2]}"
         if meta.get("parser") != wanted:
             self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'parser'").fetchone()
-            if row is None or row[0] != wanted:  # another process may have just done it
-                self._db.execute("DELETE FROM parses")
-                self._db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('schema', ?), ('parser', ?)",
-                    (str(SCHEMA), wanted),
-                )
+            try:
+                row = self._db.execute("SELECT value FROM meta WHERE key = 'parser'").fetchone()
+                if row is None or row[0] != wanted:  # another process may have just done it
+                    self._db.execute("DELETE FROM parses")
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('schema', ?), ('parser', ?)",
+                        (str(SCHEMA), wanted),
+                    )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self._db.execute("COMMIT")
 
     def __enter__(self) -> IndexCache:
@@ -237,6 +249,20 @@ class IndexCache:
                 f"DELETE FROM parses WHERE rowid IN ({unused} ORDER BY p.rowid LIMIT ?)",
                 (count - KEEP_UNUSED_PARSES,),
             )
+
+
+def _retry_locked(action: Callable[[], None], timeout_s: float = BUSY_TIMEOUT_S) -> None:
+    """Run ``action``, retrying while another process holds a lock SQLite will not wait on."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as err:
+            locked = "locked" in str(err) or "busy" in str(err)
+            if not locked or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def destroy(directory: Path) -> None:

@@ -133,6 +133,27 @@ def content_reason(data: bytes) -> str | None:
     return None
 
 
+def examine(abspath: str, max_bytes: int) -> tuple[str, bytes]:
+    """(skip reason, bytes) of a file about to be indexed: the reason is "" for a file to
+    index, else vanished, unreadable, binary, too-large, generated or minified (the bytes are
+    then empty). A binary file is recognised from its first 8 KiB without reading the rest."""
+    try:
+        with open(abspath, "rb") as fh:
+            data = fh.read(SNIFF_BYTES)
+            if b"\0" in data:
+                return "binary", b""
+            if len(data) == SNIFF_BYTES:
+                data += fh.read(max_bytes + 1 - len(data))
+    except FileNotFoundError:
+        return "vanished", b""
+    except OSError:
+        return "unreadable", b""
+    if len(data) > max_bytes:  # grew since it was listed
+        return "too-large", b""
+    reason = content_reason(data)
+    return (reason, b"") if reason else ("", data)
+
+
 def is_utf8(data: bytes) -> bool:
     """Whether ``data`` decodes as UTF-8, without building the text when it is ASCII."""
     if data.isascii():

@@ -2,36 +2,31 @@
 
 A refresh lists the files (``files.py``), trusts every file whose size and mtime match the
 cache, reads and hashes the rest, and parses only content whose hash the cache has never seen
-(``cache.py``). A cold index parses in worker processes, fed while the main process is still
-reading; small refreshes parse in-process, where starting workers would cost more than it
-saves. Parse results stay marshalled bytes until something asks for symbols, so a warm
-refresh that nobody queries never builds them.
+(``cache.py``). A cold index reads and parses source files in worker processes while the
+main process reads the rest (``workers.py``); small refreshes stay in-process, where starting
+workers would cost more than it saves. Parse results stay marshalled bytes until something
+asks for symbols, so a warm refresh that nobody queries never builds them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import hashlib
 import marshal
 import os
 import sqlite3
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
 
 from gemmacode.config import IndexSettings
 from gemmacode.errors import IndexError_
 from gemmacode.index import cache as cache_mod
 from gemmacode.index import files as files_mod
+from gemmacode.index import workers as workers_mod
 from gemmacode.index.cache import FileRow, IndexCache, ParseRow
 from gemmacode.index.languages import LANGUAGES
 from gemmacode.index.model import FileRecord, Reference, Skipped, Symbol
+from gemmacode.index.workers import Progress
 
 POOL_MIN_FILES = 48  # fewer stale source files than this parse in-process
 POOL_MIN_BYTES = 512 * 1024
@@ -51,159 +46,6 @@ class IndexStats:
     from_git: bool = False
     seconds: float = 0.0
     cache_path: str = ""
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector. Indexing allocates hundreds of thousands of small
-    objects without cycles; every automatic collection walks them all again (measured on
-    Django: 15% of parsing time, a third of decoding time)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def _parse_one(path: str, language: str, data: bytes) -> tuple[bytes, str]:
-    """(marshalled result, flags) for one file; runs in workers and in-process alike."""
-    from gemmacode.index.tags import parse_tags
-
-    non_utf8 = not files_mod.is_utf8(data)
-    if non_utf8:
-        data = files_mod.decode(data)[0].encode("utf-8")
-    result = parse_tags(data, language)
-    flags = (["non-utf8"] if non_utf8 else []) + (["parse-errors"] if result.has_error else [])
-    blob = marshal.dumps((result.symbols, result.ref_names, result.ref_lines))
-    return blob, ",".join(flags)
-
-
-Result = tuple[str, bytes, str]  # path, marshalled parse result, flags
-
-
-def _warm(languages: set[str]) -> None:
-    """Load the grammars and compile the queries a parse will need."""
-    from gemmacode.index.tags import get_query
-
-    for language in languages:
-        get_query(language)
-
-
-def _parse_batch(batch: list[tuple[str, str, bytes]]) -> list[Result]:
-    with _gc_paused():
-        return [(path, *_parse_one(path, language, data)) for path, language, data in batch]
-
-
-class Progress:
-    """A one-line bar on a terminal's stderr, redrawn at most ten times a second; silent
-    when the stream is not a terminal (piped, captured, CI)."""
-
-    def __init__(self, total: int, stream: IO[str] | None = None, enabled: bool = True) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled and total > 0 and self.stream.isatty()
-        self.total = total
-        self._last = 0.0
-        self._drawn = False
-
-    def update(self, done: int, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < 0.1:
-            return
-        self._last = now
-        width = 30
-        filled = int(width * min(done, self.total) / self.total)
-        bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\rindexing [{bar}] {done}/{self.total} files")
-        self.stream.flush()
-        self._drawn = True
-
-    def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-
-
-class _Parser:
-    """Parses batches in worker processes or in-process; collects (path, blob, flags)."""
-
-    def __init__(self, workers: int, batch_bytes: int, languages: set[str]) -> None:
-        self.workers = workers
-        self.batch_bytes = batch_bytes
-        self.done = 0  # files finished, updated from the pool's callback thread
-        self._lock = threading.Lock()
-        self._batch: list[tuple[str, str, bytes]] = []
-        self._size = 0
-        self._futures: list[tuple[Future[list[Result]], list[Any]]] = []
-        self._results: list[Result] = []
-        self._pool: ProcessPoolExecutor | None = None
-        if workers > 1:
-            import multiprocessing
-
-            # fork starts workers in milliseconds, inheriting grammars and queries compiled
-            # once here; it is only safe while this process has no other threads.
-            use_fork = sys.platform == "linux" and threading.active_count() == 1
-            ctx = multiprocessing.get_context("fork" if use_fork else "spawn")
-            if use_fork:
-                _warm(languages)
-                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-            else:
-                self._pool = ProcessPoolExecutor(
-                    max_workers=workers, mp_context=ctx, initializer=_warm, initargs=(languages,)
-                )
-
-    def add(self, path: str, language: str, data: bytes) -> None:
-        if self._pool is None:
-            self._results.append((path, *_parse_one(path, language, data)))
-            self.done += 1
-            return
-        self._batch.append((path, language, data))
-        self._size += len(data)
-        if self._size >= self.batch_bytes:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._batch or self._pool is None:
-            return
-        batch, self._batch, self._size = self._batch, [], 0
-        future = self._pool.submit(_parse_batch, batch)
-        n = len(batch)
-        future.add_done_callback(lambda _f: self._count(n))
-        self._futures.append((future, batch))
-
-    def _count(self, n: int) -> None:
-        with self._lock:
-            self.done += n
-
-    def finish(self, tick: Callable[[], None], store: Callable[[list[Result]], None]) -> None:
-        """Wait for every batch, handing each batch's results to ``store`` as it arrives (so
-        the cache is written while workers still parse, not all at the end)."""
-        self._flush()
-        try:
-            for future, batch in self._futures:
-                while True:
-                    try:
-                        results = future.result(timeout=0.1)
-                        break
-                    except TimeoutError:
-                        tick()
-                    except Exception:  # a worker died: redo its batch here
-                        results = _parse_batch(batch)
-                        break
-                store(results)
-                tick()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._results:
-            store(self._results)
 
 
 def _worker_count(settings: IndexSettings) -> int:
@@ -234,12 +76,18 @@ def open_index(
         raise IndexError_(f"{root} is not a folder", "pass --root with a project folder")
     folder = (cache_dir or cache_mod.default_cache_dir(root, settings)).resolve()
     try:
-        with _gc_paused():
+        with workers_mod.gc_paused():
             try:
                 return _refresh(root, settings, folder, progress, rebuild)
             except cache_mod.CorruptCacheError:
                 cache_mod.destroy(folder)
+            try:
                 return _refresh(root, settings, folder, progress, rebuild)
+            except cache_mod.CorruptCacheError as err:
+                raise IndexError_(
+                    f"the index cache {folder / cache_mod.DB_NAME} is damaged ({err})",
+                    "delete that folder and run gemmacode index again",
+                ) from err
     except sqlite3.OperationalError as err:
         raise IndexError_(
             f"the index cache {folder / cache_mod.DB_NAME} is unusable ({err})",
@@ -271,13 +119,9 @@ def _refresh(
         stale = _reuse(listing.candidates, rows, records, skipped)
         new_parses: dict[tuple[str, str], ParseRow] = {}
 
-        def store(results: list[Result]) -> None:
-            rows = []
-            for path, blob, flags in results:
-                rec = records[path]
-                row = ParseRow(rec.digest, rec.language, blob, flags)
-                new_parses[(rec.digest, rec.language)] = row
-                rows.append(row)
+        def store(rows: list[ParseRow]) -> None:
+            for row in rows:
+                new_parses[(row.digest, row.language)] = row
             db.add_parses(rows)  # content-addressed: safe to commit before the file rows
 
         if stale:
@@ -349,8 +193,8 @@ def _attach_parses(
                 del records[path]
                 skipped.append(Skipped(path, "vanished"))
                 continue
-            rec.digest = _digest(data)
-            hit = ParseRow(rec.digest, rec.language, *_parse_one(path, rec.language, data))
+            rec.digest = workers_mod.digest(data)
+            hit = ParseRow(rec.digest, rec.language, *workers_mod.parse_one(rec.language, data))
             new_parses[(rec.digest, rec.language)] = hit
             upserts.append(
                 FileRow(path, rec.size, rec.mtime_ns, rec.digest, rec.language, "", "", True)
@@ -373,80 +217,79 @@ def _read_stale(
     scan_ns: int,
     progress: bool,
     stats: IndexStats,
-    store: Callable[[list[Result]], None],
+    store: Callable[[list[ParseRow]], None],
 ) -> None:
-    """Read and hash changed files; send new content to the parser, its results to ``store``."""
+    """Read, hash and (for content never parsed) parse the changed files.
+
+    With enough source to parse, its paths go to worker processes, largest first so the
+    last batches are short and the workers finish together, while this process reads the
+    files without a grammar; parse results go to ``store`` batch by batch as they arrive.
+    """
     known = db.parse_keys()
     source = [c for c in stale if files_mod.language_of(c.path) in LANGUAGES]
-    # Source files first, so the workers start at once and the main process reads the
-    # remaining files while they parse; largest first, so the last batches are short ones
-    # and the workers finish together.
-    source.sort(key=lambda c: -c.size)
-    in_source = {c.path for c in source}
-    stale = source + [c for c in stale if c.path not in in_source]
     source_bytes = sum(c.size for c in source)
     workers = _worker_count(settings)
     if len(source) < POOL_MIN_FILES or source_bytes < POOL_MIN_BYTES:
         workers = 1
     stats.workers = workers if workers > 1 else 0
-    # Small enough batches that no worker idles long at the end, big enough to amortise IPC.
-    batch_bytes = max(64 * 1024, min(512 * 1024, source_bytes // max(1, workers * 16)))
-    languages = {files_mod.language_of(c.path) for c in source}
-    parser = _Parser(workers, batch_bytes, languages)
+    by_path = {c.path: c for c in stale}
     bar = Progress(len(stale), enabled=progress)
-    read_only = 0  # stale files that needed no parse
-    try:
-        for c in stale:
-            bar.update(read_only + parser.done)
-            try:
-                with open(c.abspath, "rb") as fh:
-                    data = fh.read(files_mod.SNIFF_BYTES)
-                    binary = b"\0" in data
-                    if not binary and len(data) == files_mod.SNIFF_BYTES:
-                        data += fh.read(settings.max_file_bytes + 1 - len(data))
-            except FileNotFoundError:
-                skipped.append(Skipped(c.path, "vanished"))
-                read_only += 1
-                continue
-            except OSError:
-                skipped.append(Skipped(c.path, "unreadable"))
-                read_only += 1
-                continue
+
+    def take(outcomes: list[workers_mod.Outcome]) -> None:
+        parses: list[ParseRow] = []
+        for path, digest, language, reason, flags, blob in outcomes:
+            c = by_path[path]
             racy = c.mtime_ns >= scan_ns - RACY_WINDOW_NS
-            read_only += 1
-            if binary:  # no need to read or hash the rest: size and mtime identify it
-                skipped.append(Skipped(c.path, "binary"))
-                upserts.append(FileRow(c.path, c.size, c.mtime_ns, "", "", "", "binary", racy))
-                continue
-            stats.hashed += 1
-            if len(data) > settings.max_file_bytes:  # grew since the listing
-                skipped.append(Skipped(c.path, "too-large"))
-                continue
-            digest = _digest(data)
-            reason = files_mod.content_reason(data)
+            if digest:
+                stats.hashed += 1
             if reason:
-                skipped.append(Skipped(c.path, reason))
-                upserts.append(FileRow(c.path, c.size, c.mtime_ns, digest, "", "", reason, racy))
+                skipped.append(Skipped(path, reason))
+                if reason in CONTENT_SKIPS:  # remembered, so an unchanged file is not reread
+                    upserts.append(FileRow(path, c.size, c.mtime_ns, "", "", "", reason, racy))
                 continue
-            language = files_mod.detect_language(c.path, data)
-            flags: list[str] = []
-            if language in LANGUAGES:
-                if (digest, language) not in known:
-                    known.add((digest, language))
-                    read_only -= 1  # counted when its parse finishes
-                    parser.add(c.path, language, data)
-                    stats.parsed += 1
-            elif not files_mod.is_utf8(data):
-                flags.append("non-utf8")
-            records[c.path] = FileRecord(
-                c.path, language, len(data), c.mtime_ns, digest, flags=list(flags)
+            row_flags = flags
+            if blob is not None:  # parse flags live with the parse result
+                parses.append(ParseRow(digest, language, blob, flags))
+                stats.parsed += 1
+                row_flags = ""
+            records[path] = FileRecord(
+                path, language, c.size, c.mtime_ns, digest, flags=_split(row_flags)
             )
-            upserts.append(
-                FileRow(c.path, c.size, c.mtime_ns, digest, language, ",".join(flags), "", racy)
-            )
-        parser.finish(lambda: bar.update(read_only + parser.done), store)
+            upserts.append(FileRow(path, c.size, c.mtime_ns, digest, language, row_flags, "", racy))
+        store(parses)
+
+    max_bytes = settings.max_file_bytes
+    try:
+        if workers > 1:
+            source.sort(key=lambda c: -c.size)
+            languages = {files_mod.language_of(c.path) for c in source}
+            pool = workers_mod.Pool(workers, max_bytes, known, languages)
+            batch_bytes = max(64 * 1024, min(512 * 1024, source_bytes // (workers * 16)))
+            items = [(c.path, c.abspath, c.size) for c in source]
+            for batch in workers_mod.batches(items, batch_bytes):
+                pool.submit(batch)
+            in_source = {c.path for c in source}
+            rest = [c for c in stale if c.path not in in_source]
+        else:
+            pool, rest = None, stale
+        local = 0  # files done in this process
+        for c in rest:
+            bar.update(local + (pool.done if pool else 0))
+            outcome = workers_mod.process(c.path, c.abspath, max_bytes, known)
+            if outcome[5] is not None:
+                known.add((outcome[1], outcome[2]))  # the same content elsewhere: parsed once
+            take([outcome])
+            local += 1
+        if pool is not None:
+            done_here = local
+            for outcomes in pool.results(lambda: bar.update(done_here + pool.done)):
+                take(outcomes)
     finally:
         bar.close()
+
+
+def _split(flags: str) -> list[str]:
+    return flags.split(",") if flags else []
 
 
 class RepoIndex:
@@ -478,7 +321,7 @@ class RepoIndex:
     def files(self) -> dict[str, FileRecord]:
         """Every indexed file by root-relative POSIX path, sorted, with symbols filled in."""
         if self._blobs:
-            with _gc_paused():
+            with workers_mod.gc_paused():
                 for path in list(self._blobs):
                     self._decode(path)
         return self._records
