@@ -91,6 +91,13 @@ class ContextSettings:
         default=0.08,
         metadata=_doc("Share of num_ctx kept free for tokenizer error (tiktoken vs the model)"),
     )
+    token_prior: float = field(
+        default=1.3,
+        metadata=_doc(
+            "Model tokens per tiktoken token assumed before a model's first "
+            "calibration (Gemma needs 1.03-1.58x on code; erring high is safe)"
+        ),
+    )
     vram_margin_mib: int = field(
         default=384, metadata=_doc("GPU memory kept free for compute buffers and the desktop")
     )
@@ -355,6 +362,11 @@ def validate(settings: Settings) -> None:
             settings.context.min_ctx <= settings.context.max_ctx,
             "context.min_ctx",
             "min_ctx must not exceed max_ctx",
+        ),
+        (
+            0.5 <= settings.context.token_prior <= 2.0,
+            "context.token_prior",
+            "use a factor between 0.5 and 2",
         ),
         (
             0.0 <= settings.context.token_margin < 0.5,

@@ -48,7 +48,9 @@ def test_layout_is_system_then_parts_in_order_with_settings_applied(tmp_path: Pa
     settings = pinned(8192, temperature=0.1, top_p=0.8, seed=7)
     settings.backend.model = "gemma4:e4b"
     settings.backend.keep_alive = "10m"
-    session = ModelSession(backend, settings, calibration=CalibrationStore(tmp_path / "c.json"))
+    session = ModelSession(
+        backend, settings, calibration=CalibrationStore(tmp_path / "c.json", prior=1.0)
+    )
     schema = {"type": "object"}
     events = asyncio.run(collect(session, parts(), json_schema=schema, num_predict=512))
     assert "".join(e.text for e in events if isinstance(e, Delta)) == "No issues."
@@ -71,7 +73,9 @@ def test_layout_is_system_then_parts_in_order_with_settings_applied(tmp_path: Pa
 
 def test_follow_up_keeps_the_same_prefix(tmp_path: Path) -> None:
     backend = FakeBackend(answers=["a", "b"])
-    session = ModelSession(backend, pinned(), calibration=CalibrationStore(tmp_path / "c.json"))
+    session = ModelSession(
+        backend, pinned(), calibration=CalibrationStore(tmp_path / "c.json", prior=1.0)
+    )
     asyncio.run(collect(session, parts("First question?")))
     asyncio.run(collect(session, parts("And the second?")))
     first, second = (r.messages[1].content for r in backend.requests)
@@ -81,7 +85,9 @@ def test_follow_up_keeps_the_same_prefix(tmp_path: Path) -> None:
 
 def test_never_sends_more_than_num_ctx(tmp_path: Path) -> None:
     backend = FakeBackend(answers=["ok"])
-    session = ModelSession(backend, pinned(4096), calibration=CalibrationStore(tmp_path / "c"))
+    session = ModelSession(
+        backend, pinned(4096), calibration=CalibrationStore(tmp_path / "c", prior=1.0)
+    )
     big = CODE * 3  # ~20K tokens of code into a 4K context
     asyncio.run(collect(session, parts(code=big)))
     assert session.last_fit is not None
@@ -94,7 +100,9 @@ def test_never_sends_more_than_num_ctx(tmp_path: Path) -> None:
 
 def test_overflow_raises_before_anything_is_sent(tmp_path: Path) -> None:
     backend = FakeBackend(answers=["never"])
-    session = ModelSession(backend, pinned(2048), calibration=CalibrationStore(tmp_path / "c"))
+    session = ModelSession(
+        backend, pinned(2048), calibration=CalibrationStore(tmp_path / "c", prior=1.0)
+    )
     huge_question = "why? " * 3000
     with pytest.raises(ContextOverflowError, match="num_ctx 2048"):
         asyncio.run(collect(session, parts(question=huge_question)))
@@ -127,19 +135,25 @@ class ScaledBackend(FakeBackend):
 def test_calibration_learns_and_persists_the_factor(tmp_path: Path) -> None:
     store_path = tmp_path / "calibration.json"
     backend = ScaledBackend(answers=lambda r: "ok", scale=1.3)
-    session = ModelSession(backend, pinned(16384), calibration=CalibrationStore(store_path))
+    session = ModelSession(
+        backend, pinned(16384), calibration=CalibrationStore(store_path, prior=1.0)
+    )
     for i in range(8):
         asyncio.run(collect(session, parts(f"question {i}?")))
     assert session.counter.factor == pytest.approx(1.3, abs=0.03)
     assert session.last_calibration is not None and session.last_calibration.updated
-    again = ModelSession(backend, pinned(16384), calibration=CalibrationStore(store_path))
+    again = ModelSession(
+        backend, pinned(16384), calibration=CalibrationStore(store_path, prior=1.0)
+    )
     assert again.counter.factor == pytest.approx(session.counter.factor)
     # The estimate now includes the factor: the same prompt is counted ~1.3x.
     assert (
         again.explain(parts()).total
         > 1.25
         * ModelSession(
-            FakeBackend(), pinned(16384), calibration=CalibrationStore(tmp_path / "fresh")
+            FakeBackend(),
+            pinned(16384),
+            calibration=CalibrationStore(tmp_path / "fresh", prior=1.0),
         )
         .explain(parts())
         .total
@@ -148,7 +162,9 @@ def test_calibration_learns_and_persists_the_factor(tmp_path: Path) -> None:
 
 def test_exact_counts_from_the_backend_tokenizer_calibrate_directly(tmp_path: Path) -> None:
     backend = ScaledBackend(answers=lambda r: "ok", scale=0.8, exact=True)
-    session = ModelSession(backend, pinned(16384), calibration=CalibrationStore(tmp_path / "c"))
+    session = ModelSession(
+        backend, pinned(16384), calibration=CalibrationStore(tmp_path / "c", prior=1.0)
+    )
     asyncio.run(collect(session, parts()))
     result = session.last_calibration
     assert result is not None and result.updated
@@ -161,7 +177,9 @@ def test_exact_counts_from_the_backend_tokenizer_calibrate_directly(tmp_path: Pa
 def test_silent_truncation_is_flagged_on_the_final(tmp_path: Path) -> None:
     # The server cuts the prompt to 1,500 tokens although ~3,000 were sent in a 4K context.
     backend = ScaledBackend(answers=lambda r: "ok", scale=1.0, truncate_to=1500)
-    session = ModelSession(backend, pinned(4096), calibration=CalibrationStore(tmp_path / "c"))
+    session = ModelSession(
+        backend, pinned(4096), calibration=CalibrationStore(tmp_path / "c", prior=1.0)
+    )
     events = asyncio.run(collect(session, parts(code=CODE * 3)))
     final = events[-1]
     assert isinstance(final, Final) and final.truncated
@@ -177,7 +195,9 @@ def test_silent_truncation_is_flagged_on_the_final(tmp_path: Path) -> None:
 
 def test_cancelling_a_stream_releases_the_session(tmp_path: Path) -> None:
     backend = FakeBackend(answers=["x" * 700], delay_s=0.001)
-    session = ModelSession(backend, pinned(), calibration=CalibrationStore(tmp_path / "c"))
+    session = ModelSession(
+        backend, pinned(), calibration=CalibrationStore(tmp_path / "c", prior=1.0)
+    )
 
     async def run() -> int:
         got = 0
@@ -225,7 +245,7 @@ def test_monitor_listener_feeds_the_hold(tmp_path: Path) -> None:
         backend,
         settings,
         monitor=monitor,
-        calibration=CalibrationStore(tmp_path / "c"),
+        calibration=CalibrationStore(tmp_path / "c", prior=1.0),
         clock=clock,
     )
     asyncio.run(session.prepare())

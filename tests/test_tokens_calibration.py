@@ -16,7 +16,7 @@ import pytest
 from gemmacode import token_classes as tc
 from gemmacode.backends.base import Final
 from gemmacode.context.calibration import Calibrator
-from gemmacode.tokens import CalibrationStore, TokenCounter, features, raw_count
+from gemmacode.tokens import PRIOR_FACTOR, CalibrationStore, TokenCounter, features, raw_count
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = tc.feature_names()
@@ -70,9 +70,9 @@ def test_fallback_until_enough_observations_then_the_linear_model(tmp_path: Path
     errors = [abs(counter.count(t) - true_count(t)) for t in held_out]
     assert max(errors) <= 2, "a tokenizer linear in the classes is learnt almost exactly"
     assert max(linear) < max(factor)
-    # Without data at all: factor 1.0, no weights.
+    # Without data at all: the prior factor (erring high, never under-counting Gemma).
     assert store.counter_for("other").weights is None
-    assert store.counter_for("other").factor == 1.0
+    assert store.counter_for("other").factor == store.prior == PRIOR_FACTOR
 
 
 def test_counts_that_cannot_belong_to_the_text_are_ignored(tmp_path: Path) -> None:

@@ -49,10 +49,9 @@ def _read(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmacode.config import user_cache_dir
+    from gemmacode.context.calibration import default_store
     from gemmacode.index.chunker import chunk_text
     from gemmacode.index.languages import language_for, language_for_shebang
-    from gemmacode.tokens import CalibrationStore, TokenCounter
 
     root, settings = settings_for(args)
     budget = settings.chunks.tokens if args.budget is None else args.budget
@@ -67,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
     language = language_for(shown)
     if language == "text":
         language = language_for_shebang(text.split("\n", 1)[0])
-    factor = CalibrationStore(user_cache_dir() / "calibration.json").factor(settings.backend.model)
-    counter = TokenCounter(factor)
+    store = default_store(settings)
+    counter = store.counter_for(settings.backend.model)
     chunks = chunk_text(text, path=shown, language=language, budget=budget, counter=counter)
     if args.json:
         doc = {

@@ -67,11 +67,10 @@ def _focus_paths(root: Path, given: list[str], indexed: set[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     import gc
 
-    from gemmacode.config import user_cache_dir
+    from gemmacode.context.calibration import default_store
     from gemmacode.index.cache import default_cache_dir
     from gemmacode.index.indexer import open_index
     from gemmacode.index.repomap import build_map
-    from gemmacode.tokens import CalibrationStore, TokenCounter
 
     root, settings = settings_for(args)
     tokens = settings.map.tokens if args.tokens is None else args.tokens
@@ -82,10 +81,10 @@ def run(args: argparse.Namespace) -> int:
     gc.disable()
     index = open_index(root, settings.index, progress=sys.stderr.isatty())
     focus = _focus_paths(index.root, args.focus, set(index.paths()))
-    factor = CalibrationStore(user_cache_dir() / "calibration.json").factor(settings.backend.model)
+    store = default_store(settings)
     repo_map = build_map(
         index,
-        TokenCounter(factor),
+        store.counter_for(settings.backend.model),
         tokens,
         focus=focus,
         question=args.question,

@@ -125,14 +125,13 @@ async def make_session(settings: Settings, *, offline_ok: bool) -> tuple[Session
 
 
 def _planning(settings: Settings, num_ctx: int) -> Any:
-    from gemmacode.config import user_cache_dir
+    from gemmacode.context.calibration import default_store
     from gemmacode.review.plan import PlanningSession
-    from gemmacode.tokens import CalibrationStore
 
     model = settings.backend.model
-    factor = CalibrationStore(user_cache_dir() / "calibration.json").factor(model)
+    counter = default_store(settings).counter_for(model)
     reserve = min(settings.sampling.num_predict, num_ctx // 2)
-    return PlanningSession(model, num_ctx, reserve, settings.context.token_margin, factor)
+    return PlanningSession(model, num_ctx, reserve, settings.context.token_margin, counter)
 
 
 async def close_session(handles: Any) -> None:

@@ -46,6 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gemmacode.backends.base import Final
+from gemmacode.config import Settings, user_cache_dir
 from gemmacode.tokens import CalibrationStore, TokenCounter
 
 TRUNCATION_RATIO = 0.85
@@ -178,3 +179,10 @@ class Calibrator:
         alpha = self.store.alpha
         ratio = (target - (1 - alpha) * self.store.factor(self.model)) / alpha
         return math.ceil(max(ratio, target) * raw)
+
+
+def default_store(settings: Settings) -> CalibrationStore:
+    """The user's calibration store (in the cache folder), with the configured prior."""
+    return CalibrationStore(
+        user_cache_dir() / "calibration.json", prior=settings.context.token_prior
+    )

@@ -32,9 +32,9 @@ from gemmacode.backends.base import (
     Message,
     ModelInfo,
 )
-from gemmacode.config import Settings, user_cache_dir
+from gemmacode.config import Settings
 from gemmacode.context.budget import Budget, Fitted, Part, fit
-from gemmacode.context.calibration import CalibrationResult, Calibrator
+from gemmacode.context.calibration import CalibrationResult, Calibrator, default_store
 from gemmacode.context.policy import ContextPolicy, parse_keep_alive
 from gemmacode.errors import BackendError
 from gemmacode.gpu.monitor import GpuMonitor
@@ -72,7 +72,7 @@ class ModelSession:
         self.monitor = monitor
         self.clock = clock
         self.model_name = settings.backend.model
-        self.store = calibration or CalibrationStore(user_cache_dir() / "calibration.json")
+        self.store = calibration or default_store(settings)
         self.counter = self.store.counter_for(self.model_name)
         self.calibrator = Calibrator(self.model_name, self.counter, self.store)
         self.info: ModelInfo | None = None

@@ -31,7 +31,7 @@ from gemmacode.index.mapgraph import (
 )
 from gemmacode.index.maprender import RepoMap, fit
 from gemmacode.index.model import FileRecord, Symbol
-from gemmacode.tokens import ENCODING, Counter, TokenCounter
+from gemmacode.tokens import Counter, TokenCounter
 
 _MEMORY_GRAPHS = 2
 _MEMORY_RANKS = 16
@@ -157,15 +157,15 @@ def build_map(
     ignored); ``question`` is free text whose identifiers, split on camelCase and
     snake_case, pull the ranking towards the definitions they name. ``cache_dir``, a folder
     of the map's own, keeps rankings and maps on disk between processes (the latest few);
-    finished maps are cached only for a :class:`TokenCounter`, whose counts its encoding
-    and factor determine.
+    finished maps are cached only for a :class:`TokenCounter`, whose counts its
+    ``signature`` (encoding, factor, fitted weights) determines.
     """
     if tokens <= 0:
         return RepoMap("", 0, [], [])
     fp = fingerprint(_light_records(index))
     map_key = None
     if cache_dir is not None and type(counter) is TokenCounter:
-        map_key = f"{fp}\0{_persona(focus, question)}\0{tokens}\0{ENCODING}:{counter.factor!r}"
+        map_key = f"{fp}\0{_persona(focus, question)}\0{tokens}\0{counter.signature}"
         doc = mapcache.load(cache_dir, "map", map_key)
         cached = _map_from_doc(doc) if doc is not None else None
         if cached is not None:

@@ -75,13 +75,18 @@ class PlanningSession:
     server is needed (a pinned ``num_ctx``) or none answers."""
 
     def __init__(
-        self, model_name: str, num_ctx: int, num_predict: int, margin: float, factor: float = 1.0
+        self,
+        model_name: str,
+        num_ctx: int,
+        num_predict: int,
+        margin: float,
+        counter: TokenCounter | None = None,
     ) -> None:
         self._model = model_name
         self._num_ctx = num_ctx
         self._num_predict = num_predict
         self._margin = margin
-        self._counter = TokenCounter(factor)
+        self._counter = counter if counter is not None else TokenCounter()
 
     @property
     def counter(self) -> Counter:
