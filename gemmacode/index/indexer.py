@@ -119,10 +119,10 @@ def _refresh(
         stale = _reuse(listing.candidates, rows, records, skipped)
         new_parses: dict[tuple[str, str], ParseRow] = {}
 
-        def store(rows: list[ParseRow]) -> None:
-            for row in rows:
+        def store(parsed: list[ParseRow]) -> None:
+            for row in parsed:
                 new_parses[(row.digest, row.language)] = row
-            db.add_parses(rows)  # content-addressed: safe to commit before the file rows
+            db.add_parses(parsed)  # content-addressed: safe to commit before the file rows
 
         if stale:
             _read_stale(
