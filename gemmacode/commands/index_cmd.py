@@ -67,7 +67,8 @@ def _text(data: dict[str, Any], verbose: bool) -> str:
     width = max((len(k) for k in data["languages"]), default=4)
     for language, entry in sorted(data["languages"].items(), key=lambda kv: -kv[1]["files"]):
         syms = f"{entry['symbols']:>9,} symbols" if entry["symbols"] else ""
-        lines.append(f"  {language:<{width}} {entry['files']:>7,} files {syms}".rstrip())
+        files = f"{entry['files']:>7,} {'file ' if entry['files'] == 1 else 'files'}"
+        lines.append(f"  {language:<{width}} {files} {syms}".rstrip())
     lines.append(f"  {data['symbols']:,} symbols, {data['references']:,} references in all")
     if data["flags"]:
         lines.append("flagged: " + ", ".join(f"{k} {v:,}" for k, v in data["flags"].items()))
