@@ -79,19 +79,22 @@ def settings_for(
     return root, load_settings(root, os.environ, overrides)
 
 
-def prewarm(settings: Settings) -> None:
+def prewarm(settings: Settings, *, client: bool = True) -> None:
     """Load the backend's client library and the tokenizer in a background thread.
 
     A review spends its first few hundred milliseconds on git and tree-sitter work that needs
     neither; the two loads (``ollama`` with pydantic and httpx, tiktoken's BPE tables) take
     another ~0.4 s and overlap well with it. Later imports of the same modules simply wait
-    for this thread through Python's per-module import locks.
+    for this thread through Python's per-module import locks. ``client=False`` loads only
+    the tokenizer (planning with a pinned num_ctx never talks to a server).
     """
     import threading
 
     def load() -> None:
         try:
-            if settings.backend.kind == "ollama":
+            if not client:
+                pass
+            elif settings.backend.kind == "ollama":
                 import ollama  # noqa: F401
             elif settings.backend.kind == "openai":
                 import httpx  # noqa: F401

@@ -246,7 +246,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     cwd = Path.cwd()
     root, settings = settings_for(args)
-    prewarm(settings)
+    prewarm(settings, client=not (args.explain_context and settings.context.num_ctx))
     fail_on = args.fail_on or settings.review.fail_on
     focus = list(args.focus or settings.review.focus)
     extra = ""
