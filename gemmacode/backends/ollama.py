@@ -304,14 +304,28 @@ class OllamaBackend:
         self._client: ollama.AsyncClient | None = None
 
     def _get_client(self) -> ollama.AsyncClient:
+        """The ``ollama.AsyncClient``, made on first use.
+
+        For a plain ``http://`` server (the usual local Ollama) no TLS is involved, so the
+        client gets no verifying TLS context: building one loads the CA bundle, ~30 ms of
+        every review's start-up. Redirects are then not followed either, so a connection
+        can never end up on an unverified TLS server (Ollama itself never redirects).
+        ``https://`` servers keep full verification and the client's redirect handling.
+        """
         if self._client is None:
+            from gemmacode.backends.clientlib import import_ollama
+
+            import_ollama()  # first: it leaves out httpx's command-line client
             import httpx
             import ollama
 
             timeout = None
             if self.timeout_s is not None:
                 timeout = httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 30.0))
-            self._client = ollama.AsyncClient(host=self.host, timeout=timeout)
+            plain: dict[str, Any] = {}
+            if self.host.startswith("http://"):
+                plain = {"verify": False, "follow_redirects": False}
+            self._client = ollama.AsyncClient(host=self.host, timeout=timeout, **plain)
         return self._client
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[Event]:

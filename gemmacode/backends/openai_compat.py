@@ -95,6 +95,9 @@ class OpenAIBackend:
         self._schema_style = "json_schema"
 
     def _http(self) -> httpx.AsyncClient:
+        from gemmacode.backends.clientlib import import_httpx
+
+        import_httpx()  # first: it leaves out httpx's command-line client
         import httpx
 
         if self._client is None:
@@ -164,6 +167,9 @@ class OpenAIBackend:
         return BackendError(f"the server at {where} failed the request")
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[Event]:
+        from gemmacode.backends.clientlib import import_httpx
+
+        import_httpx()
         import httpx
 
         url = f"{self.base_url}/chat/completions"
@@ -296,6 +302,9 @@ class OpenAIBackend:
         )
 
     async def _get(self, path: str) -> Any:
+        from gemmacode.backends.clientlib import import_httpx
+
+        import_httpx()
         import httpx
 
         url = f"{self.base_url}{path}"

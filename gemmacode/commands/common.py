@@ -92,12 +92,14 @@ def prewarm(settings: Settings, *, client: bool = True) -> None:
 
     def load() -> None:
         try:
+            from gemmacode.backends.clientlib import import_httpx, import_ollama
+
             if not client:
                 pass
             elif settings.backend.kind == "ollama":
-                import ollama  # noqa: F401
+                import_ollama()
             elif settings.backend.kind == "openai":
-                import httpx  # noqa: F401
+                import_httpx()
             from gemmacode.tokens import raw_count
 
             raw_count("warm")

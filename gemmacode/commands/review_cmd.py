@@ -258,8 +258,15 @@ async def _run(args: argparse.Namespace) -> int:
                 "set extra_instructions under [review] in .gemmacode.toml",
             )
     staged = args.staged or (args.target is None and not args.working and args.diff is None)
+    # find_root already asked git for the work tree above cwd (unless --root was given)
+    git_root = root if getattr(args, "root", None) is None and (root / ".git").exists() else None
     target = resolve_target(
-        args.target, cwd=cwd, staged=staged, working=args.working, diff=args.diff
+        args.target,
+        cwd=cwd,
+        staged=staged,
+        working=args.working,
+        diff=args.diff,
+        git_root=git_root,
     )
     if isinstance(target, DiffTarget) and not target.files:
         _progress(f"nothing to review: no {target.label}")
@@ -267,18 +274,32 @@ async def _run(args: argparse.Namespace) -> int:
             emit_findings(args, ReviewResult([], "", [], settings.backend.model, []), {})
         return 0
     related: Any = None
+    cached: Any = None
     index: Any = None
     tags: Any = None
+
+    def release() -> None:
+        if related is not None:
+            related.close()
+        if cached is not None:
+            cached.close()
+
     if isinstance(target, DiffTarget):
-        # Related code from git grep + a few tag parses: decoding a large index's every
+        # Related code from git grep + the tags of a few files, read from the index cache
+        # when it holds the same content, else parsed: decoding a large index's every
         # symbol would cost more than the whole start-up budget of a --staged review.
         # The search runs in the background while the model session is set up.
-        from gemmacode.index.tags import extract_tags
+        from gemmacode.index.cached_tags import CachedTags
         from gemmacode.review.related import GrepRelated, change_names, memo_tags
 
-        tags = memo_tags(extract_tags)
+        cached = CachedTags(target.root, settings.index)
+        tags = memo_tags(cached)
         related = GrepRelated(target.root, tags)
-        related.start(*change_names(target, tags))
+        try:
+            related.start(*change_names(target, tags))
+        except BaseException:
+            release()
+            raise
     else:
         index = open_index_quietly(root, settings)
     opts = ReviewOptions(
@@ -291,8 +312,7 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         session, handles, how = await make_session(settings, offline_ok=args.explain_context)
     except BaseException:
-        if related is not None:
-            related.close()
+        release()
         raise
     try:
         if not isinstance(target, DiffTarget):
@@ -314,8 +334,7 @@ async def _run(args: argparse.Namespace) -> int:
             return 0
         result = await review_plan(session, plan, label, opts)
     finally:
-        if related is not None:
-            related.close()
+        release()
         await close_session(handles)
     emit_findings(args, result, _sources(target, result, root))
     return exit_code_for(result.findings, fail_on)

@@ -16,8 +16,10 @@ import builtins
 import keyword
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
 from gemmacode.index.languages import EXTENSIONS, language_for
 from gemmacode.index.model import Reference, Symbol
@@ -26,10 +28,13 @@ from gemmacode.review.targets import DiffTarget, git_command
 
 MAX_NAMES = 32
 _BUILTINS = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | {"self", "cls", "this"}
-_DEF_KEYWORDS = (
+# A line that defines NAME: a definition keyword, maybe a receiver ("Foo." or "(r *T) "),
+# then NAME as a whole word. Matched in two steps so no regex is compiled per name.
+_DEF_KEYWORD = re.compile(
     r"\b(def|class|function|func|fn|struct|interface|enum|trait|type|module|record|"
-    r"object|sub|alias|const|let|var|impl)\s+(\w+\s*\.\s*|\([^)]*\)\s*)?"
+    r"object|sub|alias|const|let|var|impl)\s+"
 )
+_RECEIVER = re.compile(r"\w+\s*\.\s*|\([^)]*\)\s*")
 _NO_KEYWORD = frozenset({"c", "cpp", "java", "csharp"})
 
 
@@ -71,6 +76,25 @@ def change_names(target: DiffTarget, tags_fn: TagsFn) -> tuple[list[str], set[st
     return list(dict.fromkeys(defines + calls)), languages
 
 
+def _word_at(text: str, pos: int, name: str) -> bool:
+    end = pos + len(name)
+    if not text.startswith(name, pos):
+        return False
+    return end == len(text) or not (text[end].isalnum() or text[end] == "_")
+
+
+def defines(line: str, name: str) -> bool:
+    """Whether ``line`` reads like the definition of ``name`` (``def name``,
+    ``class name``, ``func (r *T) name``, ``def Foo.name``...)."""
+    for kw in _DEF_KEYWORD.finditer(line):
+        if _word_at(line, kw.end(), name):
+            return True
+        receiver = _RECEIVER.match(line, kw.end())
+        if receiver is not None and _word_at(line, receiver.end(), name):
+            return True
+    return False
+
+
 class GrepRelated:
     """Implements :class:`gemmacode.review.packing.RelatedIndex` over the work tree."""
 
@@ -83,8 +107,10 @@ class GrepRelated:
         self.max_parses = max_parses
         self._hits: dict[str, list[tuple[str, int]]] = {}
         self._texts: dict[str, str] = {}
+        self._lines: dict[str, list[str]] = {}
         self._symbols: dict[str, list[Symbol]] = {}
         self._proc: subprocess.Popen[bytes] | None = None
+        self._out: IO[bytes] | None = None
         self._pending: list[str] = []
 
     def start(self, names: Iterable[str], languages: Iterable[str] = ()) -> None:
@@ -112,9 +138,14 @@ class GrepRelated:
         args = ["grep", "-n", "-w", "-E", "-I", "-z", "--full-name", "-e", pattern, "--"]
         cmd, env = git_command(self.root, *args, *(f"*{e}" for e in exts))
         self._pending = todo
-        self._proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
-        )
+        # Output goes to a file, not a pipe: a pipe holds 64 KB, and git would stall once it
+        # is full until prime() reads, instead of searching while the caller works.
+        self._out = tempfile.TemporaryFile(prefix="gemmacode-grep-")
+        try:
+            self._proc = subprocess.Popen(cmd, stdout=self._out, stderr=subprocess.DEVNULL, env=env)
+        except BaseException:
+            self.close()
+            raise
 
     def prime(self, names: Iterable[str], languages: Iterable[str] = ()) -> None:
         """Collect the search (starting it now if :meth:`start` was not called); names that
@@ -123,7 +154,8 @@ class GrepRelated:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        out, _ = proc.communicate()
+        proc.wait()
+        out = self._take_output()
         if proc.returncode not in (0, 1):
             return  # related code is a bonus: a failed search only leaves it out
         word = re.compile(r"\b(" + "|".join(self._pending) + r")\b")
@@ -134,12 +166,23 @@ class GrepRelated:
             for name in set(word.findall(parts[2])):
                 self._hits[name].append((parts[0], int(parts[1])))
 
+    def _take_output(self) -> bytes:
+        out, self._out = self._out, None
+        if out is None:
+            return b""
+        with out:
+            out.seek(0)
+            return out.read()
+
     def close(self) -> None:
         """Stop a search that was started but never collected."""
         if self._proc is not None:
             self._proc.kill()
-            self._proc.communicate()
+            self._proc.wait()
             self._proc = None
+        if self._out is not None:
+            self._out.close()
+            self._out = None
 
     def read_text(self, path: str) -> str:
         text = self._texts.get(path)
@@ -149,10 +192,14 @@ class GrepRelated:
         return text
 
     def _line(self, path: str, line: int) -> str:
-        try:
-            return self.read_text(path).splitlines()[line - 1]
-        except (OSError, IndexError):
-            return ""
+        lines = self._lines.get(path)
+        if lines is None:
+            try:
+                lines = self.read_text(path).splitlines()
+            except OSError:
+                lines = []
+            self._lines[path] = lines
+        return lines[line - 1] if 0 < line <= len(lines) else ""
 
     def _tags(self, path: str) -> list[Symbol]:
         syms = self._symbols.get(path)
@@ -175,12 +222,11 @@ class GrepRelated:
             return []
         # Parse only files where a hit reads like a definition, when the language has a
         # definition keyword; C-family files (no keyword) are parsed as they come.
-        keyword_line = re.compile(_DEF_KEYWORDS + re.escape(name) + r"\b")
         likely = [
             path
             for path in files
             if language_for(path) in _NO_KEYWORD
-            or any(p == path and keyword_line.search(self._line(p, n)) for p, n in hits)
+            or any(p == path and defines(self._line(p, n), name) for p, n in hits)
         ]
         return [s for path in likely for s in self._tags(path) if s.name == name]
 

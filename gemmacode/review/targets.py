@@ -341,12 +341,14 @@ def resolve_target(
     working: bool = False,
     diff: str | None = None,
     index: SymbolFinder | None = None,
+    git_root: Path | None = None,
 ) -> CodeTarget | DirTarget | DiffTarget:
     """Turn the review command line into a target.
 
     ``spec`` is ``PATH``, ``PATH:START-END``, ``PATH:LINE``, ``PATH::Scope.name`` or a folder;
     ``staged``, ``working`` and ``diff`` ask for changes instead. ``index`` (a RepoIndex) is
-    used to find symbols when given; otherwise the file's own tags are read.
+    used to find symbols when given; otherwise the file's own tags are read. ``git_root`` is
+    the work-tree root of ``cwd`` when the caller has already asked git (saves a git call).
     """
     modes = [m for m, on in (("--staged", staged), ("--working", working), ("--diff", diff)) if on]
     if len(modes) > 1 or (modes and spec):
@@ -357,7 +359,7 @@ def resolve_target(
         )
     cwd = cwd.resolve()
     if modes or spec is None:
-        root = repo_root(cwd)
+        root = git_root or repo_root(cwd)
         if diff is not None:
             if not diff.strip():
                 raise UsageError("--diff needs a revision range", "e.g. --diff main...HEAD")

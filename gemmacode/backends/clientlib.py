@@ -1,0 +1,44 @@
+"""Importing the HTTP client libraries (``httpx``, ``ollama``) without their dead weight.
+
+``import httpx`` also imports ``httpx._main``, httpx's own command-line client, whenever
+its optional dependencies (click, rich, pygments) happen to be installed, and rich always is
+where the Textual TUI is: ~70 ms of every ``review --staged`` went to a terminal UI that no
+gemmacode code path uses. httpx guards that import with ``except ImportError`` (it then
+defines a stub ``main``), and a ``None`` entry in ``sys.modules`` makes exactly that one
+import raise ImportError. The entry is removed once httpx is loaded, so an explicit
+``import httpx._main`` later in the process still works as usual.
+
+Both functions are safe to call from several threads at once (the start-up prewarm thread
+and the request path): the second caller waits for the first one's import to finish.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from types import ModuleType
+
+_CLI_MODULE = "httpx._main"
+_lock = threading.Lock()
+
+
+def import_httpx() -> ModuleType:
+    """``httpx``, imported without its command-line client when this is the first import."""
+    with _lock:
+        blocked = "httpx" not in sys.modules and _CLI_MODULE not in sys.modules
+        if blocked:
+            sys.modules[_CLI_MODULE] = None  # type: ignore[assignment]  # documented "not found"
+        try:
+            import httpx
+        finally:
+            if blocked and sys.modules.get(_CLI_MODULE, ...) is None:
+                del sys.modules[_CLI_MODULE]
+    return httpx
+
+
+def import_ollama() -> ModuleType:
+    """The official ``ollama`` client package (and httpx, as :func:`import_httpx` loads it)."""
+    import_httpx()
+    import ollama
+
+    return ollama
