@@ -233,8 +233,6 @@ async def review_request(
     session: Session, request: Request, opts: ReviewOptions
 ) -> tuple[list[Finding], str, list[Final], list[str]]:
     """Run one request (prose then extraction, or extraction alone); anchored findings."""
-    from gemmacode.review.parse import parse_findings
-
     unit, finals, notes, prose = request.unit, [], [], ""
     parts = request.parts
     if opts.prose:
@@ -249,6 +247,9 @@ async def review_request(
     raw, final = await _collect(session, parts, json_schema=FINDINGS_SCHEMA, on_text=None)
     finals += [final] if final else []
     notes += _final_notes(final, f"{request.label} (findings)")
+    # Imported once the answer is in, not before the request leaves (start-up budget).
+    from gemmacode.review.parse import parse_findings
+
     parsed = parse_findings(raw, default_file=unit.default_file)
     if parsed.repaired:
         notes.append(f"{request.label}: repaired malformed findings JSON")

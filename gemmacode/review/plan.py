@@ -137,8 +137,6 @@ def plan_target(
     tags_fn: TagsFn | None = None,
 ) -> tuple[Plan, str]:
     """Pack a resolved target into requests for ``session``; returns the plan and its label."""
-    from gemmacode.index.chunker import chunk_text
-
     counter = session.counter
     if isinstance(target, DiffTarget):
         if tags_fn is None:
@@ -148,6 +146,8 @@ def plan_target(
         budget = code_budget(session, "diff", label, opts)
         plan = pack_diff(target, counter=counter, budget=budget, tags_fn=tags_fn, index=index)
         return plan, label
+    from gemmacode.index.chunker import chunk_text  # diffs never need it
+
     if isinstance(target, CodeTarget):
         budget = code_budget(session, "file", target.label, opts)
         return pack_code(target, counter=counter, budget=budget, chunker=chunk_text), target.label

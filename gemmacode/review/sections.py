@@ -58,9 +58,12 @@ def split_to_fit(
     head_cost = counter.count(header) + 1
     i = 0
     while i < len(body):
-        lo, hi = i + 1, len(body)
-        best = i
-        while lo <= hi:  # the longest run from i that fits, by binary search
+        # Usually all the rest fits: one count. Else the longest run from i that fits, by
+        # binary search.
+        rest_fits = _count_lines(counter, header, body[i:]) <= budget
+        best = len(body) if rest_fits else i
+        lo, hi = (len(body) + 1, len(body)) if rest_fits else (i + 1, len(body) - 1)
+        while lo <= hi:
             mid = (lo + hi) // 2
             if _count_lines(counter, header, body[i:mid]) <= budget:
                 best, lo = mid, mid + 1
