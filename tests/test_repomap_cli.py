@@ -154,3 +154,23 @@ def test_map_of_this_repository(tmp_path: Path) -> None:
     asked = build_map(index, counter, 512, question="how does build_map fit the budget?")
     assert asked.symbols[0].name == "build_map"
     assert asked.files[0] == "gemmacode/index/repomap.py"
+
+
+def test_tag_tuples_match_the_decoded_records_and_give_the_same_map(bank: Path) -> None:
+    """The map ranks from plain tag tuples and builds ``Symbol`` objects only for the files it
+    shows; that path must agree with the decoded records, field for field."""
+    from gemmacode.config import load_settings
+    from gemmacode.index.indexer import open_index
+    from gemmacode.index.repomap import tags_from_records
+
+    settings = load_settings(bank, {}, {})
+    fresh = open_index(bank, settings.index)
+    lazy = build_map(fresh, TokenCounter(), 300, question="transfer deposit")
+    assert fresh.tag_tuples() == tags_from_records(fresh.files)  # decodes them all now
+    decoded = open_index(bank, settings.index)
+
+    class Records:  # only the decoded records: the slow, object-based path
+        files = decoded.files
+
+    assert build_map(Records(), TokenCounter(), 300, question="transfer deposit") == lazy
+    assert decoded.tags_of("no/such/file.py") == ([], [])

@@ -150,14 +150,14 @@ def test_ranking_is_kept_on_disk_for_the_next_process(
 ) -> None:
     index = synthetic_repo(11, 40)
     first = build_map(index, COUNTER, 400, focus=["pkg/mod_3.py"], cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("rank-*.json"))) == 1
-    assert len(list(tmp_path.glob("map-*.json"))) == 1
+    assert len(list(tmp_path.glob("rank-*.marshal"))) == 1
+    assert len(list(tmp_path.glob("map-*.marshal"))) == 1
     fresh_process(monkeypatch)
     # Another budget: the map is new, the ranking comes from disk.
     bigger = build_map(index, COUNTER, 800, focus=["pkg/mod_3.py"], cache_dir=tmp_path)
     assert bigger.tokens > first.tokens
     assert bigger.symbols[: len(first.symbols) // 2] == first.symbols[: len(first.symbols) // 2]
-    assert len(list(tmp_path.glob("map-*.json"))) == 2
+    assert len(list(tmp_path.glob("map-*.marshal"))) == 2
 
 
 def test_a_cached_map_needs_no_decoding_and_no_tokenizer(
@@ -182,7 +182,7 @@ def test_a_changed_file_or_a_damaged_cache_is_never_trusted(
 ) -> None:
     index = synthetic_repo(12, 30)
     before = build_map(index, COUNTER, 400, cache_dir=tmp_path)
-    for entry in tmp_path.glob("*.json"):
+    for entry in tmp_path.glob("*.marshal"):
         entry.write_text('{"key": "x", "order": [0, 99999]')  # torn or foreign
     repomap._ranks.clear()
     assert build_map(index, COUNTER, 400, cache_dir=tmp_path) == before
@@ -195,7 +195,7 @@ def test_a_changed_file_or_a_damaged_cache_is_never_trusted(
     assert repomap.fingerprint(index.files) != repomap.fingerprint(synthetic_repo(12, 30).files)
     after = build_map(index, COUNTER, 400, cache_dir=tmp_path)
     assert after.tokens <= 400
-    assert len(list(tmp_path.glob("rank-*.json"))) == 2  # ranked anew and stored
+    assert len(list(tmp_path.glob("rank-*.marshal"))) == 2  # ranked anew and stored
     shown = [s for s in after.symbols if s.file == path]
     assert all(s == old.symbols[0] for s in shown)
 
@@ -225,3 +225,40 @@ def test_maps_built_from_several_threads_match_one_thread(tmp_path: Path) -> Non
     repomap._ranks.clear()
     repomap._graphs.clear()
     assert got == [build_map(index, COUNTER, 500, question=q) for q in questions]
+
+
+def test_a_new_question_reuses_the_graph_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = synthetic_repo(17, 40)
+    build_map(index, COUNTER, 400, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("graph-*.marshal"))) == 1
+    fresh_process(monkeypatch)  # building the graph again would fail
+    asked = build_map(index, COUNTER, 400, question="compute value 5", cache_dir=tmp_path)
+    monkeypatch.undo()
+    repomap._ranks.clear()
+    repomap._graphs.clear()
+    assert asked == build_map(index, COUNTER, 400, question="compute value 5")
+
+
+def test_a_damaged_graph_or_ranking_on_disk_is_rebuilt(tmp_path: Path) -> None:
+    import marshal
+
+    index = synthetic_repo(19, 40)
+    want = build_map(index, COUNTER, 400, cache_dir=tmp_path)
+    for kind, field, step in (("graph", "sym_k", 1), ("rank", "order", 2)):
+        for entry in tmp_path.glob(f"{kind}-*.marshal"):
+            doc = marshal.loads(entry.read_bytes())
+            # Well formed, pointing nowhere: definition numbers past the end of their file.
+            doc[field][step - 1 :: step] = [10**6] * len(doc[field][step - 1 :: step])
+            entry.write_bytes(marshal.dumps(doc))
+    for entry in tmp_path.glob("map-*.marshal"):
+        entry.unlink()
+    repomap._ranks.clear()
+    repomap._graphs.clear()
+    assert build_map(index, COUNTER, 400, cache_dir=tmp_path) == want
+    repomap._ranks.clear()
+    repomap._graphs.clear()
+    for entry in tmp_path.glob("map-*.marshal"):
+        entry.unlink()
+    assert build_map(index, COUNTER, 400, question="widget", cache_dir=tmp_path).tokens <= 400

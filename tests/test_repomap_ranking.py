@@ -7,10 +7,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from gemmacode.index.mapgraph import build_graph, mentioned, question_terms, split_identifier
+from gemmacode.index.mapgraph import (
+    _specific,
+    build_graph,
+    mentioned,
+    question_terms,
+    split_identifier,
+)
 from gemmacode.index.model import FileRecord, Reference, Symbol
-from gemmacode.index.pagerank import pagerank
-from gemmacode.index.repomap import ranked_definitions
+from gemmacode.index.pagerank import pagerank, solve
+from gemmacode.index.repomap import ranked_definitions, tags_from_records
 
 
 @dataclass
@@ -153,9 +159,14 @@ def test_focus_and_question_pull_the_ranking() -> None:
 def test_generic_names_do_not_link_files() -> None:
     files = {f"m{i}.py": record(f"m{i}.py", [("get", "function")], []) for i in range(20)}
     files["user.py"] = record("user.py", [("User", "class")], ["get"] * 5)
-    graph = build_graph(files)
-    assert all(not e for e in graph.edges)
-    assert graph.refs[graph.paths.index("user.py")] == [("get", pytest.approx(0.1 * 5**0.5))]
+    graph = build_graph(tags_from_records(files))
+    assert not graph.flow.links.source and not graph.flow.hubs.source
+    assert graph.out_weight == [0.0] * len(files)
+    # user.py still references get (five times, a name defined in more than five files).
+    nid = list(graph.definers).index("get")
+    lo, hi = graph.by_name.bounds[nid], graph.by_name.bounds[nid + 1]
+    assert graph.by_name.source[lo:hi] == [graph.paths.index("user.py")]
+    assert graph.by_name.weight[lo:hi] == [pytest.approx(0.1 * 5**0.5)]
 
 
 def test_ranking_is_deterministic_and_independent_of_insertion_order() -> None:
@@ -170,3 +181,58 @@ def test_pagerank_of_a_graph_without_edges_is_the_teleport_vector() -> None:
     incoming, out = to_incoming(3, {})
     assert pagerank(incoming, out) == pytest.approx([1 / 3] * 3)
     assert pagerank(incoming, out, {2: 1.0}) == pytest.approx([0.0, 0.0, 1.0])
+
+
+def explicit_file_graph(index: FakeIndex) -> tuple[int, dict[tuple[int, int], float]]:
+    """The documented graph written out plainly: file -> defining file, per shared name,
+    weight sqrt(uses) x factors, split evenly among up to 12 definers."""
+    paths = sorted(index.files)
+    definers: dict[str, list[int]] = {}
+    for i, p in enumerate(paths):
+        for name in {s.name for s in index.files[p].symbols}:
+            definers.setdefault(name, []).append(i)
+    edges: dict[tuple[int, int], float] = {}
+    for i, p in enumerate(paths):
+        uses: dict[str, int] = {}
+        for r in index.files[p].references:
+            uses[r.name] = uses.get(r.name, 0) + 1
+        for name, count in uses.items():
+            targets = definers.get(name, [])
+            if not targets or len(targets) > 12:
+                continue
+            w = count**0.5 * (0.1 if name.startswith("_") else 1.0)
+            w *= (0.1 if len(targets) > 5 else 1.0) * (10.0 if _specific(name) else 1.0)
+            for t in targets:
+                edges[(i, t)] = edges.get((i, t), 0.0) + w / len(targets)
+    return len(paths), edges
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hub_and_core_ranking_equals_pagerank_on_the_explicit_file_graph(seed: int) -> None:
+    """Names with several definers go through hubs and leaves are summed once per solve:
+    the ranks must still be PageRank of the plain file graph."""
+    from tests.test_repomap_fit import synthetic_repo
+
+    index = synthetic_repo(seed, 60)
+    rng = random.Random(seed)
+    # Some names defined in several files (hubs), one in many (generic), private ones.
+    for k, path in enumerate(sorted(index.files)):
+        rec = index.files[path]
+        extra = [("shared_helper", "function")] if k % 7 == 0 else []
+        extra += [("run", "function")] if k % 3 == 0 else []
+        refs = [r.name for r in rec.references]
+        refs += rng.choices(["shared_helper", "run", "_private"], k=rng.randint(0, 4))
+        defs = [(s.scope, s.kind) for s in rec.symbols] + extra
+        if k % 11 == 0:
+            defs.append(("_private", "function"))
+        index.files[path] = record(path, defs, refs)
+    n, edges = explicit_file_graph(index)
+    graph = build_graph(tags_from_records(index.files))
+    assert graph.flow.hubs.groups > 0 and len(graph.flow.core.active) < n
+    weights = {i: rng.uniform(0.5, 2.0) for i in rng.sample(range(n), 5)}
+    total = sum(weights.values())
+    teleport = [0.25 / n + (0.75 * weights.get(i, 0.0) / total) for i in range(n)]
+    got = solve(graph.flow, teleport, tolerance=1e-13, max_iterations=2000)
+    want = dense_pagerank(n, edges, teleport)
+    assert sum(got) == pytest.approx(1.0)
+    assert got == pytest.approx(want, abs=1e-9)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gemmacode.config import IndexSettings
 from gemmacode.errors import IndexError_
@@ -27,6 +28,9 @@ from gemmacode.index.cache import FileRow, IndexCache, ParseRow
 from gemmacode.index.languages import LANGUAGES
 from gemmacode.index.model import FileRecord, Reference, Skipped, Symbol
 from gemmacode.index.workers import Progress
+
+if TYPE_CHECKING:
+    from gemmacode.index.tags import SymbolTuple
 
 POOL_MIN_FILES = 48  # fewer stale source files than this parse in-process
 POOL_MIN_BYTES = 512 * 1024
@@ -353,6 +357,36 @@ class RepoIndex:
                 continue
             out[path] = (len(syms), len(names))
         return out
+
+    def tags_of(self, path: str) -> tuple[list[SymbolTuple], list[str]]:
+        """One file's definitions as plain tag tuples (``model.Symbol``'s fields without the
+        file) and the names it references, one per reference; empty for a file not indexed.
+
+        Builds no ``Symbol`` or ``Reference`` object and keeps the file undecoded: the repo
+        map ranks tens of thousands of definitions and renders a few hundred, and building
+        objects for all of them costs more than ranking them.
+        """
+        blob = self._blobs.get(path)
+        if blob is not None:
+            try:
+                syms, names, _lines = marshal.loads(blob)
+                return syms, names
+            except (ValueError, EOFError, TypeError):
+                pass  # a damaged entry: decoding parses the file again
+        rec = self.record(path)
+        if rec is None:
+            return [], []
+        syms = [
+            (s.name, s.kind, s.scope, s.start_line, s.end_line, s.signature)
+            + (s.start_byte, s.end_byte)
+            for s in rec.symbols
+        ]
+        return syms, [r.name for r in rec.references]
+
+    def tag_tuples(self) -> dict[str, tuple[list[SymbolTuple], list[str]]]:
+        """:meth:`tags_of` for every file, sorted by path."""
+        with workers_mod.gc_paused():
+            return {path: self.tags_of(path) for path in self._records}
 
     def _decode(self, path: str) -> FileRecord:
         from gemmacode.index.tags import parse_tags

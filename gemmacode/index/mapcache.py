@@ -1,22 +1,25 @@
-"""On-disk cache for the repo map: rankings and finished maps, keyed by what they depend on.
+"""On-disk cache for the repo map: graphs, rankings and finished maps, keyed by what they
+depend on.
 
-Ranking thousands of files is seconds of pure Python and loading the tokenizer is a good part
-of a second, while a warm index of an unchanged repository asks the same question every time.
-So the map keeps, in a folder of its own, the ranking for each (fingerprint, focus, question)
-and the finished map for each (fingerprint, focus, question, budget, counter). The
-fingerprint covers every file's path and content hash, the version of the tags extraction
-and of the map's own code, so any edit, added or removed file, grammar/query upgrade or new
-gemmacode misses the cache.
+Building the identifier graph and ranking thousands of files is pure Python and loading the
+tokenizer is most of a tenth of a second, while a warm index of an unchanged repository asks
+the same question every time. So the map keeps, in a folder of its own, the identifier graph
+for each fingerprint, the ranking for each (fingerprint, focus, question) and the finished
+map for each (fingerprint, focus, question, budget, counter). The fingerprint covers every
+file's path and content hash, the version of the tags extraction and of the map's own code,
+so any edit, added or removed file, grammar/query upgrade or new gemmacode misses the cache.
 
-Entries are JSON written to a temporary file and moved into place with ``os.replace``: a
-crash or a second process never leaves half an entry, and a damaged entry reads as a miss.
-Only the newest :data:`KEEP` entries of each kind are kept.
+Entries are marshalled plain data (a ranking is tens of thousands of numbers: JSON took a
+tenth of a second to write it), written to a temporary file and moved into place with
+``os.replace``: a crash or a second process never leaves half an entry, and a damaged entry
+reads as a miss. Only the newest :data:`KEEP` entries of each kind are kept (of the
+identifier graphs, megabytes each, the newest two).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import marshal
 import os
 import tempfile
 from collections.abc import Mapping
@@ -26,8 +29,10 @@ from typing import Any
 
 from gemmacode.index.model import FileRecord
 
-VERSION = 2
+VERSION = 3
 KEEP = 16
+KEEP_KIND = {"graph": 2}  # a graph is megabytes; rankings and maps are small
+SUFFIX = ".marshal"
 
 
 @cache
@@ -68,14 +73,14 @@ def fingerprint(records: Mapping[str, FileRecord]) -> str:
 
 def _entry(cache_dir: Path, kind: str, key: str) -> Path:
     digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
-    return cache_dir / f"{kind}-{digest}.json"
+    return cache_dir / f"{kind}-{digest}{SUFFIX}"
 
 
 def load(cache_dir: Path, kind: str, key: str) -> dict[str, Any] | None:
     """The entry stored under ``key``, or None when absent, unreadable or for another key."""
     try:
-        doc = json.loads(_entry(cache_dir, kind, key).read_text("utf-8"))
-    except (OSError, ValueError):
+        doc = marshal.loads(_entry(cache_dir, kind, key).read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
         return None
     if not isinstance(doc, dict) or doc.get("key") != key:
         return None
@@ -89,8 +94,8 @@ def store(cache_dir: Path, kind: str, key: str, doc: dict[str, Any]) -> None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{kind}-", dir=cache_dir)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({**doc, "key": key}, fh, ensure_ascii=False, separators=(",", ":"))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(marshal.dumps({**doc, "key": key}))
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -102,11 +107,11 @@ def store(cache_dir: Path, kind: str, key: str, doc: dict[str, Any]) -> None:
 
 def _prune(cache_dir: Path, kind: str) -> None:
     aged: list[tuple[int, Path]] = []
-    for entry in cache_dir.glob(f"{kind}-*.json"):
+    for entry in cache_dir.glob(f"{kind}-*{SUFFIX}"):
         try:
             aged.append((entry.stat().st_mtime_ns, entry))
         except OSError:
             continue  # removed by another process meanwhile
     aged.sort()
-    for _, old in aged[:-KEEP]:
+    for _, old in aged[: -KEEP_KIND.get(kind, KEEP)]:
         old.unlink(missing_ok=True)

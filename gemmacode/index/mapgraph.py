@@ -9,6 +9,12 @@ PageRank ranks the files, leaning towards focus files and towards files defining
 the question names; each definition then gets the rank that flows into its name, shared among
 the files defining it, plus a small share of its own file's rank so that definitions nobody
 references still come in a stable order.
+
+The graph is built from plain tag tuples (no symbol objects: a large repository has tens of
+thousands) into flat lists that :mod:`gemmacode.index.pagerank` sums with C-level passes; a
+name defined in several files is one hub rather than a link from every referencing file to
+every defining one. Definitions are kept in their tie order (path, line, scope), so ranking
+is one stable sort on the score.
 """
 
 from __future__ import annotations
@@ -17,14 +23,22 @@ import math
 import re
 from collections import Counter as TallyCounter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from itertools import islice, repeat
+from operator import add, itemgetter, lt, mul, truediv
+from typing import TYPE_CHECKING, Any
 
-from gemmacode.index.model import FileRecord
-from gemmacode.index.pagerank import pagerank
+from gemmacode.index.pagerank import Core, Flow, Grouped, grouped, grouped_sum, make_flow, solve
+
+if TYPE_CHECKING:
+    from gemmacode.index.tags import SymbolTuple
 
 GENERIC_DEFINERS = 12
 MENTION_BOOST = 10.0
 UNIFORM_SHARE = 0.25
+
+# Per file: its definitions as tag tuples and the names it references (one per reference).
+TagTable = Mapping[str, tuple[Sequence["SymbolTuple"], Sequence[str]]]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
@@ -52,21 +66,38 @@ def question_terms(question: str) -> tuple[set[str], set[str]]:
     return idents, words
 
 
+def _made_of(words: set[str]) -> re.Pattern[str] | None:
+    """Matches a lower-case ASCII name only if it could split into ``words`` alone: a cheap
+    filter in C before the exact split."""
+    if not words:
+        return None
+    alternatives = "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
+    return re.compile(f"(?:[^a-z0-9]|{alternatives})+")
+
+
+def _all_words(name: str, low: str, words: set[str], made_of: re.Pattern[str] | None) -> bool:
+    """``name`` splits into two or more words, all of them in ``words``."""
+    if made_of is None or (low.isascii() and made_of.fullmatch(low) is None):
+        return False
+    parts = split_identifier(name)
+    return len(parts) > 1 and set(parts) <= words
+
+
 def mentioned(names: Iterable[str], idents: set[str], words: set[str]) -> set[str]:
     """Names the question names: exactly, case-insensitively, or word for word
     (``query set`` names ``QuerySet`` and ``query_set``)."""
     if not idents:
         return set()
+    names = list(names)
     lowered = {i.lower() for i in idents}
+    made_of = _made_of(words)
     out = set()
-    for name in names:
-        low = name.lower()
+    # One lower() over all names (none holds a newline) instead of one call per name.
+    for name, low in zip(names, "\n".join(names).lower().split("\n"), strict=True):
         if name in idents or low in lowered:
             out.add(name)
-        elif len(name) >= 4 and any(w in low for w in words):
-            parts = split_identifier(name)
-            if len(parts) > 1 and set(parts) <= words:
-                out.add(name)
+        elif len(name) >= 4 and _all_words(name, low, words, made_of):
+            out.add(name)
     return out
 
 
@@ -77,46 +108,182 @@ def _specific(name: str, min_length: int = 8) -> bool:
     return "_" in name.strip("_") or name.lower() != name != name.upper()
 
 
+def _name_factor(name: str, definers: int) -> float:
+    factor = 1.0
+    if name.startswith("_"):
+        factor *= 0.1
+    if definers > 5:
+        factor *= 0.1
+    if _specific(name):
+        factor *= 10.0
+    return factor
+
+
 @dataclass
 class Graph:
     """The part of the ranking that depends only on the index."""
 
     paths: list[str]  # node order: sorted paths
-    definers: dict[str, list[int]]  # name -> files defining it
-    refs: list[list[tuple[str, float]]]  # per file: (name, weight) for names defined somewhere
-    edges: list[dict[int, float]]  # per target file: source file -> summed weight
-    out_weight: list[float]
+    definers: dict[str, list[int]]  # name -> files defining it; its position is the name's id
+    out_weight: list[float]  # per file: the weight of its links (names not generic)
+    flow: Flow  # the links for PageRank
+    by_name: Grouped  # per name id: the referencing files and their weights
+    flow_share: list[float]  # parallel to by_name: weight over the file's total weight
+    sym_file: list[int]  # every definition in tie order (path, line, scope): its file,
+    sym_k: list[int]  # its index in that file's definitions,
+    sym_name: list[int]  # its name's id
+    sym_scope: list[str]  # and its scope path
+    file_syms: list[int]  # definitions per file
 
 
-def build_graph(files: Mapping[str, FileRecord]) -> Graph:
-    paths = sorted(files)
+def graph_to_doc(graph: Graph) -> dict[str, Any]:
+    """``graph`` as plain data (for :mod:`gemmacode.index.mapcache`)."""
+    doc = {f.name: getattr(graph, f.name) for f in fields(graph)}
+    flow = graph.flow
+    core = flow.core
+    doc["flow"] = (flow.n, flow.out_weight, tuple(flow.hubs), tuple(flow.links))
+    doc["core"] = (core.active, tuple(core.hubs), tuple(core.links))
+    doc["by_name"] = tuple(graph.by_name)
+    return doc
+
+
+def graph_from_doc(doc: Mapping[str, Any]) -> Graph | None:
+    """The graph :func:`graph_to_doc` wrote, or None when ``doc`` does not hold one."""
+    try:
+        n, out_weight, hubs, links = doc["flow"]
+        values = {f.name: doc[f.name] for f in fields(Graph)}
+        active, core_hubs, core_links = doc["core"]
+        core = Core(active, Grouped(*core_hubs), Grouped(*core_links))
+        values["flow"] = Flow(n, out_weight, Grouped(*hubs), Grouped(*links), core)
+        values["by_name"] = Grouped(*doc["by_name"])
+        graph = Graph(**values)
+    except (KeyError, TypeError, ValueError):
+        return None
+    sizes = {len(graph.sym_file), len(graph.sym_k), len(graph.sym_name), len(graph.sym_scope)}
+    if len(sizes) != 1 or not (n == len(graph.paths) == len(graph.file_syms) == len(out_weight)):
+        return None
+    if graph.sym_file and (
+        max(graph.sym_file) >= n
+        or max(graph.sym_name) >= len(graph.definers)
+        or not all(map(lt, graph.sym_k, map(graph.file_syms.__getitem__, graph.sym_file)))
+    ):
+        return None
+    return graph
+
+
+class _Factors(dict[str, float]):
+    """Each referenced name's weight factor, worked out when first needed."""
+
+    def __init__(self, definers: dict[str, list[int]]) -> None:
+        super().__init__()
+        self.definers = definers
+
+    def __missing__(self, name: str) -> float:
+        got = self[name] = _name_factor(name, len(self.definers[name]))
+        return got
+
+
+class _Routes(dict[str, "int | None"]):
+    """Where each referenced name's links go, worked out when first needed: straight to its
+    one defining file (the file's index), through a hub (``-1 - hub``: several files) or
+    nowhere (None: a generic name). Hubs are numbered in the order names first come up."""
+
+    def __init__(self, definers: dict[str, list[int]]) -> None:
+        super().__init__()
+        self.definers = definers
+        self.hubs: list[str] = []
+
+    def __missing__(self, name: str) -> int | None:
+        targets = self.definers[name]
+        got: int | None = None
+        if len(targets) == 1:
+            got = targets[0]
+        elif len(targets) <= GENERIC_DEFINERS:
+            got = -1 - len(self.hubs)
+            self.hubs.append(name)
+        self[name] = got
+        return got
+
+
+def _tie_order(syms: Sequence[SymbolTuple]) -> list[int]:
+    """Indices of ``syms`` by (start line, scope, index): usually already in order."""
+    lines = list(map(itemgetter(3), syms))
+    if all(map(lt, lines, islice(lines, 1, None))):
+        return list(range(len(syms)))
+    return sorted(range(len(syms)), key=lambda k: (syms[k][3], syms[k][2], k))
+
+
+def build_graph(table: TagTable) -> Graph:
+    """The identifier graph of ``table`` (any mapping order: files are taken sorted)."""
+    paths = sorted(table)
+    n = len(paths)
     definers: dict[str, list[int]] = {}
+    sym_file: list[int] = []
+    sym_k: list[int] = []
+    sym_names: list[str] = []
+    sym_scope: list[str] = []
+    file_syms: list[int] = []
     for i, path in enumerate(paths):
-        for name in sorted({s.name for s in files[path].symbols}):
-            definers.setdefault(name, []).append(i)
-    refs: list[list[tuple[str, float]]] = []
-    edges: list[dict[int, float]] = [{} for _ in paths]
-    out_weight = [0.0] * len(paths)
+        syms = table[path][0]
+        file_syms.append(len(syms))
+        if not syms:
+            continue
+        order = _tie_order(syms)
+        ordered = syms if order[-1] == len(order) - 1 else [syms[k] for k in order]
+        sym_file.extend(repeat(i, len(syms)))
+        sym_k.extend(order)
+        sym_names.extend(map(itemgetter(0), ordered))
+        sym_scope.extend(map(itemgetter(2), ordered))
+        for name in dict.fromkeys(map(itemgetter(0), syms)):
+            got = definers.get(name)
+            if got is None:
+                definers[name] = [i]
+            else:
+                got.append(i)
+    ids = {name: k for k, name in enumerate(definers)}
+    factor = _Factors(definers)
+    route = _Routes(definers)
+    out_weight = [0.0] * n
+    totals = [0.0] * n
+    pairs: list[tuple[int, int, float]] = []  # (name id, file, weight)
+    hub_pairs: list[tuple[int, int, float]] = []  # (hub, file, weight)
+    links: list[tuple[int, int, float]] = []  # (target file, source, weight)
+    sqrt = math.sqrt
+    defined = definers.keys()
     for i, path in enumerate(paths):
-        tally = TallyCounter(r.name for r in files[path].references)
-        mine: list[tuple[str, float]] = []
-        for name in sorted(tally.keys() & definers.keys()):
-            targets = definers[name]
-            w = math.sqrt(tally[name])
-            if name.startswith("_"):
-                w *= 0.1
-            if len(targets) > 5:
-                w *= 0.1
-            if _specific(name):
-                w *= 10.0
-            mine.append((name, w))
-            if len(targets) <= GENERIC_DEFINERS:
-                share = w / len(targets)
-                for t in targets:
-                    edges[t][i] = edges[t].get(i, 0.0) + share
-                out_weight[i] += w
-        refs.append(mine)
-    return Graph(paths, definers, refs, edges, out_weight)
+        tally = TallyCounter(table[path][1])
+        names = sorted(tally.keys() & defined)
+        if not names:
+            continue
+        weights = list(
+            map(mul, map(sqrt, map(tally.__getitem__, names)), map(factor.__getitem__, names))
+        )
+        totals[i] = sum(weights)
+        pairs.extend(zip(map(ids.__getitem__, names), repeat(i), weights))
+        direct: dict[int, float] = {}
+        out = 0.0
+        for to, w in zip(map(route.__getitem__, names), weights, strict=True):
+            if to is None:
+                continue
+            out += w
+            if to >= 0:
+                direct[to] = direct.get(to, 0.0) + w
+            else:
+                hub_pairs.append((-1 - to, i, w))
+        links.extend(zip(direct, repeat(i), direct.values()))
+        out_weight[i] = out
+    hubs = route.hubs
+    for hub, name in enumerate(hubs):
+        share = 1.0 / len(definers[name])
+        links.extend((t, n + hub, share) for t in definers[name])
+    flow = make_flow(n, out_weight, grouped(len(hubs), hub_pairs), grouped(n, links))
+    by_name = grouped(len(definers), pairs)
+    flow_share = list(map(truediv, by_name.weight, map(totals.__getitem__, by_name.source)))
+    sym_name = list(map(ids.__getitem__, sym_names))
+    return Graph(
+        paths, definers, out_weight, flow, by_name, flow_share,
+        sym_file, sym_k, sym_name, sym_scope, file_syms,
+    )  # fmt: skip
 
 
 def _personalisation(
@@ -130,80 +297,88 @@ def _personalisation(
     for name in sorted(named):
         for i in graph.definers[name]:
             weights[i] = weights.get(i, 0.0) + 1.0 / len(graph.definers[name])
-    if words:
+    made_of = _made_of(words)
+    if made_of is not None:
         for i, path in enumerate(graph.paths):
             stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
+            low = stem.lower()
+            if low.isascii() and made_of.fullmatch(low) is None:
+                continue
             parts = set(split_identifier(stem))
             if parts and parts <= words:
                 weights[i] = weights.get(i, 0.0) + 0.5
     return weights
 
 
-def _teleport(n: int, weights: dict[int, float]) -> dict[int, float]:
+def _teleport(n: int, weights: dict[int, float]) -> list[float]:
     """Where the random walk restarts: mostly the personalised files, but every file a
     little (:data:`UNIFORM_SHARE`), so a focus file that references nothing does not leave
-    the rest of the repository unranked."""
+    the rest of the repository unranked. Uniform without personalisation."""
     total = sum(weights.values())
     if not total or not n:
-        return {}
-    base = UNIFORM_SHARE / n
-    out = dict.fromkeys(range(n), base)
+        return [1.0 / n] * n if n else []
+    out = [UNIFORM_SHARE / n] * n
     for i, w in weights.items():
         out[i] += (1.0 - UNIFORM_SHARE) * w / total
     return out
 
 
-def rank_definitions(
-    graph: Graph, files: Mapping[str, FileRecord], focus: Sequence[str], question: str
-) -> list[tuple[str, int]]:
-    """Every definition as ``(path, index in the record's symbols)``, best first,
-    ties broken by path, line and scope so the order is the same on every run."""
+def _boost(graph: Graph, named: set[str]) -> tuple[Flow, list[tuple[int, int, float]]]:
+    """The flow with a name the question names weighing :data:`MENTION_BOOST` times more,
+    and the extra ``(target, source, weight)`` links that takes."""
+    ids = {name: k for k, name in enumerate(graph.definers)}
+    out_weight = list(graph.out_weight)
+    extra = MENTION_BOOST - 1.0
+    links: list[tuple[int, int, float]] = []
+    by_name = graph.by_name
+    for name in sorted(named):
+        targets = graph.definers[name]
+        if len(targets) > GENERIC_DEFINERS:
+            continue
+        nid = ids[name]
+        for j in range(by_name.bounds[nid], by_name.bounds[nid + 1]):
+            i, w = by_name.source[j], extra * by_name.weight[j]
+            out_weight[i] += w
+            links.extend((t, i, w / len(targets)) for t in targets)
+    return replace(graph.flow, out_weight=out_weight), links
+
+
+def rank_definitions(graph: Graph, focus: Sequence[str], question: str) -> list[tuple[int, int]]:
+    """Every definition as ``(file index in graph.paths, index in that file's definitions)``,
+    best first, ties broken by path, line and scope so the order is the same on every run."""
     idents, words = question_terms(question)
     named = mentioned(graph.definers, idents, words)
     # ``QuerySet.filter`` names one definition by its scope path: it comes before all others.
     dotted = {m.strip(".") for m in _DOTTED.findall(question)}
-    edges: Sequence[Mapping[int, float]] = graph.edges
-    out_weight = graph.out_weight
-    if named:  # a name the question names weighs MENTION_BOOST times more
-        boosted = [dict(e) for e in graph.edges]
-        out_weight = list(out_weight)
-        extra = MENTION_BOOST - 1.0
-        for i, mine in enumerate(graph.refs):
-            for name, w in mine:
-                targets = graph.definers[name]
-                if name in named and len(targets) <= GENERIC_DEFINERS:
-                    for t in targets:
-                        boosted[t][i] = boosted[t].get(i, 0.0) + extra * w / len(targets)
-                    out_weight[i] += extra * w
-        edges = boosted
-    rank = pagerank(
-        edges, out_weight, _teleport(len(graph.paths), _personalisation(graph, focus, named, words))
+    flow, extra = _boost(graph, named) if named else (graph.flow, [])
+    n = len(graph.paths)
+    rank = solve(flow, _teleport(n, _personalisation(graph, focus, named, words)), extra=extra)
+    flows = grouped_sum(rank, Grouped(graph.by_name.source, graph.flow_share, graph.by_name.bounds))
+    share = list(map(truediv, flows, map(len, graph.definers.values())))
+    floor = [r * 1e-3 / m if m else 0.0 for r, m in zip(rank, graph.file_syms, strict=True)]
+    scores = list(
+        map(add, map(share.__getitem__, graph.sym_name), map(floor.__getitem__, graph.sym_file))
     )
-    flow: dict[str, float] = {}
-    for i, mine in enumerate(graph.refs):
-        total = sum(w for _, w in mine)
-        if not total or not rank[i]:
-            continue
-        for name, w in mine:
-            flow[name] = flow.get(name, 0.0) + rank[i] * w / total
+    order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
     # Definitions the question names come first (unless the name is generic): those it
     # spells out as code (``build_map``, ``QuerySet``) before those it names in words.
-    tier = {
-        n: 0 if n in idents and _specific(n, 1) else 1
-        for n in named
-        if len(graph.definers[n]) <= GENERIC_DEFINERS
-    }
-    scored: list[tuple[int, float, str, int, str, int]] = []
-    for i, path in enumerate(graph.paths):
-        syms = files[path].symbols
-        if not syms:
-            continue
-        floor = rank[i] * 1e-3 / len(syms)
-        for k, s in enumerate(syms):
-            share = flow.get(s.name, 0.0) / len(graph.definers[s.name])
-            rank_tier = tier.get(s.name, 2)
-            if dotted and s.scope in dotted:
-                rank_tier = -1
-            scored.append((rank_tier, -(share + floor), path, s.start_line, s.scope, k))
-    scored.sort()
-    return [(path, k) for _, _, path, _, _, k in scored]
+    first: list[tuple[int, float, int]] = []
+    if named or dotted:
+        ids = {name: k for k, name in enumerate(graph.definers)}
+        tier = {
+            ids[m]: 0 if m in idents and _specific(m, 1) else 1
+            for m in named
+            if len(graph.definers[m]) <= GENERIC_DEFINERS
+        }
+        for j, (nid, scope) in enumerate(zip(graph.sym_name, graph.sym_scope, strict=True)):
+            level = -1 if dotted and scope in dotted else tier.get(nid, 2)
+            if level < 2:
+                first.append((level, -scores[j], j))
+        first.sort()
+        lifted = {j for _, _, j in first}
+        order = [j for _, _, j in first] + [j for j in order if j not in lifted]
+    return list(
+        zip(
+            map(graph.sym_file.__getitem__, order), map(graph.sym_k.__getitem__, order), strict=True
+        )
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from gemmacode.index.model import FileRecord, Symbol
+from gemmacode.index.model import Symbol
 from gemmacode.tokens import Counter
 
 _MAX_SIGNATURE = 160
@@ -56,11 +56,11 @@ def signature_line(sym: Symbol) -> str:
 class _Fitter:
     def __init__(
         self,
-        files: Mapping[str, FileRecord],
+        symbols: Mapping[str, Sequence[Symbol]],
         ranked: Sequence[tuple[str, int]],
         counter: Counter,
     ) -> None:
-        self.files = files
+        self.symbols = symbols
         self.ranked = ranked
         self.counter = counter
         self._lines: dict[Symbol, str] = {}
@@ -82,8 +82,7 @@ class _Fitter:
         scopes = self._scopes.get(sym.file)
         if scopes is None:
             scopes = {}
-            rec = self.files.get(sym.file)
-            for s in rec.symbols if rec is not None else ():
+            for s in self.symbols.get(sym.file, ()):
                 scopes.setdefault(s.scope, s)
             self._scopes[sym.file] = scopes
         parts = sym.scope.split(".")
@@ -103,9 +102,9 @@ class _Fitter:
         used = 0
         misses = 0
         exhausted = True
-        files = self.files
+        symbols = self.symbols
         for path, k in self.ranked:
-            sym = files[path].symbols[k]
+            sym = symbols[path][k]
             lines = shown.get(sym.file)
             if lines is not None and sym in lines:
                 chosen.append(sym)
@@ -139,14 +138,15 @@ class _Fitter:
 
 
 def fit(
-    files: Mapping[str, FileRecord],
+    symbols: Mapping[str, Sequence[Symbol]],
     ranked: Sequence[tuple[str, int]],
     counter: Counter,
     tokens: int,
 ) -> RepoMap:
     """The fullest outline that counts at most ``tokens``, from ``ranked`` definitions
-    (``(path, index in that file's symbols)``, best first)."""
-    fitter = _Fitter(files, ranked, counter)
+    (``(path, index in symbols[path])``, best first). ``symbols`` may build a file's
+    definitions only when asked: only the files of candidates are."""
+    fitter = _Fitter(symbols, ranked, counter)
     best: tuple[int, str, _Selection] | None = None
     limit = tokens
     tried: set[int] = set()

@@ -5,10 +5,11 @@ identifiers and a personalised PageRank) and renders the best-ranked signatures 
 file paths (:mod:`gemmacode.index.maprender`), never over the budget and filled to at least
 90% of it when the repository has enough to say. Same index, focus and question: same map.
 
-Ranking is the slow part on a large repository, so rankings are cached in memory for a
-long-running caller (the TUI) and, when ``cache_dir`` is given, on disk together with the
-finished maps (:mod:`gemmacode.index.mapcache`) for the command line. A cached map is served
-without decoding a symbol or loading the tokenizer.
+The ranking reads plain tag tuples (``RepoIndex.tags_of``), not symbol objects, and only the
+files of candidate definitions are turned into ``Symbol`` objects for rendering. Rankings are
+cached in memory for a long-running caller (the TUI) and, when ``cache_dir`` is given, on disk
+together with the finished maps (:mod:`gemmacode.index.mapcache`) for the command line. A
+cached map is served without reading a symbol or loading the tokenizer.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gemmacode.index import mapcache
 from gemmacode.index.mapcache import fingerprint
 from gemmacode.index.mapgraph import (
     Graph,
+    TagTable,
     build_graph,
+    graph_from_doc,
+    graph_to_doc,
     question_terms,
     rank_definitions,
     split_identifier,
@@ -33,6 +37,9 @@ from gemmacode.index.maprender import RepoMap, fit
 from gemmacode.index.model import FileRecord, Symbol
 from gemmacode.tokens import Counter, TokenCounter
 
+if TYPE_CHECKING:
+    from gemmacode.index.tags import SymbolTuple
+
 _MEMORY_GRAPHS = 2
 _MEMORY_RANKS = 16
 
@@ -40,7 +47,8 @@ _MEMORY_RANKS = 16
 class MapSource(Protocol):
     """What the map reads from an index (``RepoIndex`` has it). An index that also offers
     ``records()`` (the records before their symbols are decoded) lets a cached map skip
-    decoding altogether."""
+    decoding altogether, and one with ``tags_of(path)`` (plain tag tuples) lets ranking
+    skip building symbol objects."""
 
     @property
     def files(self) -> Mapping[str, FileRecord]: ...
@@ -51,6 +59,71 @@ Ranked = list[tuple[str, int]]
 _lock = threading.Lock()  # the TUI's workers may build maps from several threads
 _graphs: OrderedDict[str, Graph] = OrderedDict()
 _ranks: OrderedDict[tuple[str, str], Ranked] = OrderedDict()
+
+
+class _Tags(Mapping[str, tuple[Sequence["SymbolTuple"], Sequence[str]]]):
+    """An index's tag tuples by path, read file by file when first asked for."""
+
+    def __init__(self, paths: Sequence[str], read: Any) -> None:
+        self._paths = paths
+        self._known = set(paths)
+        self._read = read
+        self._got: dict[str, tuple[Sequence[SymbolTuple], Sequence[str]]] = {}
+
+    def __getitem__(self, path: str) -> tuple[Sequence[SymbolTuple], Sequence[str]]:
+        got = self._got.get(path)
+        if got is None:
+            if path not in self._known:
+                raise KeyError(path)
+            got = self._got[path] = self._read(path)
+        return got
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+class _Symbols(Mapping[str, list[Symbol]]):
+    """``Symbol`` objects by path, built from the tag tuples only for files asked for."""
+
+    def __init__(self, tags: TagTable) -> None:
+        self._tags = tags
+        self._built: dict[str, list[Symbol]] = {}
+
+    def __getitem__(self, path: str) -> list[Symbol]:
+        got = self._built.get(path)
+        if got is None:
+            syms = self._tags[path][0]
+            got = self._built[path] = [
+                Symbol(t[0], t[1], t[2], path, t[3], t[4], t[5], t[6], t[7]) for t in syms
+            ]
+        return got
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tags)
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+
+def tags_from_records(files: Mapping[str, FileRecord]) -> dict[str, Any]:
+    """The tag table of decoded records (for sources without ``tags_of``)."""
+    return {
+        path: (
+            [
+                (s.name, s.kind, s.scope, s.start_line, s.end_line, s.signature)
+                + (s.start_byte, s.end_byte)
+                for s in rec.symbols
+            ],
+            [r.name for r in rec.references],
+        )
+        for path, rec in files.items()
+    }
 
 
 def _persona(focus: Sequence[str], question: str) -> str:
@@ -66,7 +139,18 @@ def _light_records(index: MapSource) -> Mapping[str, FileRecord]:
     return index.files
 
 
-def _load_ranked(cache_dir: Path, key: str, files: Mapping[str, FileRecord]) -> Ranked | None:
+def _sources(index: MapSource) -> tuple[TagTable, Mapping[str, Sequence[Symbol]]]:
+    """The tag table to rank and the symbols to render, both read lazily when the index
+    can (``RepoIndex``), else from its decoded records."""
+    tags_of = getattr(index, "tags_of", None)
+    if callable(tags_of):
+        table = _Tags(sorted(_light_records(index)), tags_of)
+        return table, _Symbols(table)
+    files = index.files
+    return tags_from_records(files), {p: rec.symbols for p, rec in files.items()}
+
+
+def _load_ranked(cache_dir: Path, key: str, table: TagTable) -> Ranked | None:
     doc = mapcache.load(cache_dir, "rank", key)
     if doc is None:
         return None
@@ -76,11 +160,9 @@ def _load_ranked(cache_dir: Path, key: str, files: Mapping[str, FileRecord]) -> 
         ranked: Ranked = [(paths[flat[j]], int(flat[j + 1])) for j in range(0, len(flat), 2)]
     except (KeyError, TypeError, ValueError, IndexError):
         return None
-    if any(p not in files for p in paths):
+    if any(p not in table for p in paths):
         return None
-    if any(k >= len(files[p].symbols) for p, k in ranked):
-        return None
-    return ranked
+    return ranked  # a definition index out of range shows when rendering: see build_map
 
 
 def _store_ranked(cache_dir: Path, key: str, ranked: Ranked) -> None:
@@ -88,6 +170,55 @@ def _store_ranked(cache_dir: Path, key: str, ranked: Ranked) -> None:
     where = {p: i for i, p in enumerate(paths)}
     flat = [n for p, k in ranked for n in (where[p], k)]
     mapcache.store(cache_dir, "rank", key, {"paths": paths, "order": flat})
+
+
+def _rank(
+    table: TagTable,
+    fp: str,
+    focus: Sequence[str],
+    question: str,
+    cache_dir: Path | None,
+    *,
+    use_disk: bool = True,
+) -> Ranked:
+    key = f"{fp}\0{_persona(focus, question)}"
+    with _lock:
+        ranked = _ranks.get((fp, key))
+        graph = _graphs.get(fp)
+    if ranked is None and cache_dir is not None and use_disk:
+        ranked = _load_ranked(cache_dir, key, table)
+    if ranked is None:
+        # Computed outside the lock: two threads may both rank, never corrupt the caches.
+        if graph is None and cache_dir is not None and use_disk:
+            doc = mapcache.load(cache_dir, "graph", fp)
+            graph = graph_from_doc(doc) if doc is not None else None
+        order: list[tuple[int, int]] | None = None
+        if graph is not None:
+            try:
+                order = rank_definitions(graph, focus, question)
+            except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError):
+                graph = None  # a damaged graph on disk: build it again
+        if graph is None:
+            graph = build_graph(table)
+            if cache_dir is not None:
+                mapcache.store(cache_dir, "graph", fp, graph_to_doc(graph))
+        with _lock:
+            _graphs[fp] = graph
+            _graphs.move_to_end(fp)
+            while len(_graphs) > _MEMORY_GRAPHS:
+                _graphs.popitem(last=False)
+        if order is None:
+            order = rank_definitions(graph, focus, question)
+        paths = graph.paths
+        ranked = [(paths[i], k) for i, k in order]
+        if cache_dir is not None:
+            _store_ranked(cache_dir, key, ranked)
+    with _lock:
+        _ranks[(fp, key)] = ranked
+        _ranks.move_to_end((fp, key))
+        while len(_ranks) > _MEMORY_RANKS:
+            _ranks.popitem(last=False)
+    return ranked
 
 
 def ranked_definitions(
@@ -99,30 +230,7 @@ def ranked_definitions(
     fp: str | None = None,
 ) -> Ranked:
     """Every definition as ``(path, index in its record's symbols)``, best first."""
-    fp = fp or fingerprint(files)
-    key = f"{fp}\0{_persona(focus, question)}"
-    with _lock:
-        ranked = _ranks.get((fp, key))
-        graph = _graphs.get(fp)
-    if ranked is None and cache_dir is not None:
-        ranked = _load_ranked(cache_dir, key, files)
-    if ranked is None:
-        # Computed outside the lock: two threads may both rank, never corrupt the caches.
-        if graph is None:
-            graph = build_graph(files)
-            with _lock:
-                _graphs[fp] = graph
-                while len(_graphs) > _MEMORY_GRAPHS:
-                    _graphs.popitem(last=False)
-        ranked = rank_definitions(graph, files, focus, question)
-        if cache_dir is not None:
-            _store_ranked(cache_dir, key, ranked)
-    with _lock:
-        _ranks[(fp, key)] = ranked
-        _ranks.move_to_end((fp, key))
-        while len(_ranks) > _MEMORY_RANKS:
-            _ranks.popitem(last=False)
-    return ranked
+    return _rank(tags_from_records(files), fp or fingerprint(files), focus, question, cache_dir)
 
 
 def _map_to_doc(m: RepoMap) -> dict[str, Any]:
@@ -170,9 +278,16 @@ def build_map(
         cached = _map_from_doc(doc) if doc is not None else None
         if cached is not None:
             return cached
-    files = index.files
-    ranked = ranked_definitions(files, focus=focus, question=question, cache_dir=cache_dir, fp=fp)
-    result = fit(files, ranked, counter, tokens)
+    table, symbols = _sources(index)
+    ranked = _rank(table, fp, focus, question, cache_dir)
+    try:
+        result = fit(symbols, ranked, counter, tokens)
+    except (IndexError, KeyError):  # a damaged ranking or graph on disk: rank again
+        with _lock:
+            _ranks.clear()
+            _graphs.pop(fp, None)
+        ranked = _rank(table, fp, focus, question, cache_dir, use_disk=False)
+        result = fit(symbols, ranked, counter, tokens)
     if map_key is not None and cache_dir is not None:
         mapcache.store(cache_dir, "map", map_key, _map_to_doc(result))
     return result
@@ -186,4 +301,5 @@ __all__ = [
     "question_terms",
     "ranked_definitions",
     "split_identifier",
+    "tags_from_records",
 ]

@@ -21,11 +21,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from gemmacode.index import files as files_mod
 from gemmacode.index.languages import LANGUAGES
+
+if TYPE_CHECKING:  # imported by Pool: a warm index never starts workers
+    from concurrent.futures import Future
 
 # path, digest ("" when skipped unread), language, skip reason ("" if indexed), flags
 # (comma-separated), marshalled tags result (None when not parsed here)
@@ -107,6 +109,7 @@ class Pool:
         self, workers: int, max_bytes: int, known: Collection[Key], languages: Collection[str]
     ) -> None:
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         self.max_bytes = max_bytes
         self.done = 0  # files finished, updated from the pool's callback thread
