@@ -18,8 +18,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gemmacode.backends.ollama import OllamaBackend
-from gemmacode.config import IndexSettings
+from gemmacode.cli import main
+from gemmacode.commands.common import prewarm
+from gemmacode.config import IndexSettings, Settings, load_settings
 from gemmacode.errors import BackendError
+from gemmacode.gpu.monitor import GpuMonitor
+from gemmacode.gpu.reading import MemoryReading, SourceName
 from gemmacode.index.cached_tags import CachedTags, content_key
 from gemmacode.index.indexer import open_index
 from gemmacode.index.tags import extract_tags
@@ -229,3 +233,70 @@ def test_without_an_index_every_file_is_parsed_and_no_cache_is_made(git_repo: Pa
         symbols, _ = cached("def helper(x):\n    return x\n", "python", "util.py")
     assert [s.name for s in symbols] == ["helper"] and cached.misses == 1
     assert not cached.path.exists() and not cached.path.parent.exists()
+
+
+# ---------------------------------------------------------------------------- GPU set-up
+
+
+class _RecordingSource:
+    """A memory source that says which thread made it and whether it was closed."""
+
+    name: SourceName = "none"
+
+    def __init__(self) -> None:
+        self.thread = threading.current_thread().name
+        self.closed = False
+
+    def read(self) -> MemoryReading:
+        return MemoryReading(source="none", note="recording")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> list[_RecordingSource]:
+    sources: list[_RecordingSource] = []
+
+    def fake_monitor_for(settings: Settings) -> GpuMonitor:
+        sources.append(_RecordingSource())
+        return GpuMonitor(sources[-1])
+
+    monkeypatch.setattr("gemmacode.gpu.monitor.monitor_for", fake_monitor_for)
+    return sources
+
+
+def test_the_gpu_monitor_is_set_up_in_the_background_and_handed_over(
+    made: list[_RecordingSource],
+) -> None:
+    settings = load_settings(None, {})
+    warm = prewarm(settings)
+    monitor = warm.take_monitor(settings)
+    assert [s.thread for s in made] == ["gemmacode-gpu-setup"]
+    assert monitor.source is made[0]
+    again = warm.take_monitor(settings)  # a second caller gets its own
+    assert again.source is made[1] and made[1].thread == threading.current_thread().name
+    warm.close()
+    assert not made[0].closed  # taken: the taker closes it
+    monitor.close()
+    again.close()
+
+
+def test_an_untaken_monitor_is_closed(made: list[_RecordingSource]) -> None:
+    warm = prewarm(load_settings(None, {}))
+    warm.close()
+    assert len(made) == 1 and made[0].closed
+
+
+def test_no_monitor_is_made_for_a_pinned_context(made: list[_RecordingSource]) -> None:
+    settings = load_settings(None, {}, {"context.num_ctx": 8192})
+    prewarm(settings).close()
+    assert made == []
+
+
+def test_a_review_with_nothing_staged_shuts_the_gpu_monitor_down(
+    git_repo: Path, made: list[_RecordingSource], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(git_repo)
+    assert main(["review", "--staged", "--json"]) == 0
+    assert len(made) == 1 and made[0].closed

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gemmacode.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from gemmacode.gpu.monitor import GpuMonitor
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -79,16 +83,71 @@ def settings_for(
     return root, load_settings(root, os.environ, overrides)
 
 
-def prewarm(settings: Settings, *, client: bool = True) -> None:
+class Prewarm:
+    """What :func:`prewarm` is loading in the background, and the GPU monitor it makes.
+
+    The monitor belongs to whoever calls :meth:`take_monitor`; :meth:`close` closes it when
+    nobody did (a review that found nothing to send), so NVML is always shut down.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None  # making the monitor
+        self._monitor: GpuMonitor | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+
+    def _start_monitor(self, settings: Settings) -> None:
+        def make() -> None:
+            try:
+                from gemmacode.gpu.monitor import monitor_for
+
+                self._monitor = monitor_for(settings)
+            except BaseException as err:  # raised in the caller's thread by take_monitor
+                self._error = err
+
+        self._thread = threading.Thread(target=make, name="gemmacode-gpu-setup")
+        self._thread.start()
+
+    def take_monitor(self, settings: Settings) -> GpuMonitor:
+        """The GPU monitor for ``settings``: the one made in the background (waiting for it)
+        the first time, else a new one. The caller closes it."""
+        if self._thread is None or self._taken:
+            from gemmacode.gpu.monitor import monitor_for
+
+            return monitor_for(settings)
+        self._thread.join()
+        self._taken = True
+        if self._error is not None:
+            raise self._error
+        assert self._monitor is not None
+        return self._monitor
+
+    def close(self) -> None:
+        """Close a monitor made in the background that nobody took."""
+        if self._thread is not None and not self._taken:
+            self._thread.join()
+            self._taken = True
+            if self._monitor is not None:
+                self._monitor.close()
+
+
+def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
     """Load the backend's client library and the tokenizer in a background thread.
 
     A review spends its first few hundred milliseconds on git and tree-sitter work that needs
     neither; the two loads (``ollama`` with pydantic and httpx, tiktoken's BPE tables) take
-    another ~0.4 s and overlap well with it. Later imports of the same modules simply wait
-    for this thread through Python's per-module import locks. ``client=False`` loads only
-    the tokenizer (planning with a pinned num_ctx never talks to a server).
+    another ~0.3 s. Python holds one lock while it runs Python code, so the overlap is with
+    what waits outside it: git subprocesses, the model server's answers. Later imports of the
+    same modules simply wait for this thread through Python's per-module import locks.
+    ``client=False`` loads only the tokenizer (planning with a pinned num_ctx never talks to
+    a server).
+
+    When the context size is not pinned, the GPU monitor is made in a second thread too:
+    NVML's set-up (``nvmlInit`` opens the driver) runs in C through ctypes without that
+    lock, so it costs the review nothing. Take it with :meth:`Prewarm.take_monitor` and call
+    :meth:`Prewarm.close` when done.
     """
-    import threading
+    warm = Prewarm()
 
     def load() -> None:
         try:
@@ -106,4 +165,7 @@ def prewarm(settings: Settings, *, client: bool = True) -> None:
         except Exception:  # the real import later reports any problem
             return
 
+    if client and not settings.context.num_ctx:
+        warm._start_monitor(settings)
     threading.Thread(target=load, name="gemmacode-prewarm").start()
+    return warm

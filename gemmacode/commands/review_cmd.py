@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gemmacode.commands.common import add_model_flags, prewarm, settings_for
+from gemmacode.commands.common import Prewarm, add_model_flags, prewarm, settings_for
 from gemmacode.config import Settings
 from gemmacode.errors import BackendError, UsageError
 
@@ -93,10 +93,13 @@ def open_index_quietly(root: Path, settings: Settings) -> Any:
         return None
 
 
-async def make_session(settings: Settings, *, offline_ok: bool) -> tuple[Session, Any, str]:
+async def make_session(
+    settings: Settings, *, offline_ok: bool, warm: Prewarm | None = None
+) -> tuple[Session, Any, str]:
     """A prepared model session (and its backend, to close). With ``offline_ok`` (explain
     mode), a pinned num_ctx needs no server, and an unreachable one falls back to planning
-    at the smallest context size, with a note saying so."""
+    at the smallest context size, with a note saying so. ``warm`` supplies the GPU monitor
+    when :func:`~gemmacode.commands.common.prewarm` made it in the background."""
     from gemmacode.review.plan import PlanningSession
 
     ctx = settings.context
@@ -108,9 +111,12 @@ async def make_session(settings: Settings, *, offline_ok: bool) -> tuple[Session
     backend = make_backend(settings)
     monitor = None
     if not ctx.num_ctx:
-        from gemmacode.gpu.monitor import monitor_for
+        if warm is not None:
+            monitor = warm.take_monitor(settings)
+        else:
+            from gemmacode.gpu.monitor import monitor_for
 
-        monitor = monitor_for(settings)
+            monitor = monitor_for(settings)
     session = ModelSession(backend, settings, monitor=monitor)
     try:
         await session.prepare()
@@ -239,14 +245,21 @@ def emit_findings(args: argparse.Namespace, result: ReviewResult, sources: dict[
 
 
 async def _run(args: argparse.Namespace) -> int:
+    root, settings = settings_for(args)
+    warm = prewarm(settings, client=not (args.explain_context and settings.context.num_ctx))
+    try:
+        return await _review(args, root, settings, warm)
+    finally:
+        warm.close()
+
+
+async def _review(args: argparse.Namespace, root: Path, settings: Settings, warm: Prewarm) -> int:
     from gemmacode.review.engine import ReviewOptions, ReviewResult, review_plan
     from gemmacode.review.plan import explain_plan, plan_target
     from gemmacode.review.render import exit_code_for
     from gemmacode.review.targets import DiffTarget, resolve_target
 
     cwd = Path.cwd()
-    root, settings = settings_for(args)
-    prewarm(settings, client=not (args.explain_context and settings.context.num_ctx))
     fail_on = args.fail_on or settings.review.fail_on
     focus = list(args.focus or settings.review.focus)
     extra = ""
@@ -310,7 +323,9 @@ async def _run(args: argparse.Namespace) -> int:
         on_progress=_progress,
     )
     try:
-        session, handles, how = await make_session(settings, offline_ok=args.explain_context)
+        session, handles, how = await make_session(
+            settings, offline_ok=args.explain_context, warm=warm
+        )
     except BaseException:
         release()
         raise
