@@ -262,3 +262,45 @@ def test_a_damaged_graph_or_ranking_on_disk_is_rebuilt(tmp_path: Path) -> None:
     for entry in tmp_path.glob("map-*.marshal"):
         entry.unlink()
     assert build_map(index, COUNTER, 400, question="widget", cache_dir=tmp_path).tokens <= 400
+
+
+def test_an_edit_inside_a_body_reuses_the_graph_and_rankings_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    index = synthetic_repo(23, 40)
+    before = build_map(index, COUNTER, 400, question="handle event", cache_dir=tmp_path)
+    # Same definitions and uses, new content hash and shifted lines (a body grew).
+    path = "pkg/mod_5.py"
+    old = index.files[path]
+    moved = [dataclasses.replace(s, start_line=s.start_line + 3) for s in old.symbols]
+    index.files[path] = FileRecord(path, "python", 2, 1, "edited", moved, old.references)
+    fresh_process(monkeypatch)  # building the graph or ranking again would fail
+    monkeypatch.setattr(repomap, "rank_definitions", repomap.build_graph)
+    after = build_map(index, COUNTER, 400, question="handle event", cache_dir=tmp_path)
+    monkeypatch.undo()
+    assert after.symbols == [
+        dataclasses.replace(s, start_line=s.start_line + 3) if s.file == path else s
+        for s in before.symbols
+    ]
+    repomap._ranks.clear()
+    repomap._graphs.clear()
+    assert after == build_map(index, COUNTER, 400, question="handle event")
+    # A new definition changes the graph: it is built again, not reused.
+    index.files[path] = FileRecord(
+        path, "python", 3, 2, "edited-again", [*moved, dataclasses.replace(moved[-1], name="x")],
+        old.references,
+    )  # fmt: skip
+    built: list[int] = []
+    real = repomap.build_graph
+
+    def counting(table: object) -> object:
+        built.append(1)
+        return real(table)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repomap, "build_graph", counting)
+    repomap._ranks.clear()
+    repomap._graphs.clear()
+    build_map(index, COUNTER, 400, question="handle event", cache_dir=tmp_path)
+    assert built == [1]

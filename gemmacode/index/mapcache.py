@@ -61,11 +61,17 @@ def _code_version() -> str:
     return ",".join(parts)
 
 
+def code_version() -> str:
+    """What besides the files a cached entry depends on: this cache's format, the tags
+    extraction and the map's code."""
+    return f"v{VERSION}\0{_tags_version()}\0{_code_version()}"
+
+
 def fingerprint(records: Mapping[str, FileRecord]) -> str:
     """A stable digest of the files the map is made from: paths, content hashes, the tags
     extraction version and the map code's version (no symbol needs decoding for it)."""
     h = hashlib.blake2b(digest_size=16)
-    h.update(f"v{VERSION}\0{_tags_version()}\0{_code_version()}\n".encode())
+    h.update(f"{code_version()}\n".encode())
     for path in sorted(records):
         h.update(f"{path}\0{records[path].digest}\n".encode())
     return h.hexdigest()
@@ -85,6 +91,23 @@ def load(cache_dir: Path, kind: str, key: str) -> dict[str, Any] | None:
     if not isinstance(doc, dict) or doc.get("key") != key:
         return None
     return doc
+
+
+def newest(cache_dir: Path, kind: str) -> dict[str, Any] | None:
+    """The most recently written entry of ``kind`` whatever its key, or None."""
+    entries: list[tuple[int, Path]] = []
+    for entry in cache_dir.glob(f"{kind}-*{SUFFIX}"):
+        try:
+            entries.append((entry.stat().st_mtime_ns, entry))
+        except OSError:
+            continue
+    if not entries:
+        return None
+    try:
+        doc = marshal.loads(max(entries)[1].read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def store(cache_dir: Path, kind: str, key: str, doc: dict[str, Any]) -> None:

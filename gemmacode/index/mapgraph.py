@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter as TallyCounter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from itertools import islice, repeat
+from functools import cached_property
+from itertools import accumulate, islice, repeat
 from operator import add, itemgetter, lt, mul, truediv
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +44,7 @@ TagTable = Mapping[str, tuple[Sequence["SymbolTuple"], Sequence[str]]]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+_NON_ASCII_LINE = re.compile(r"^.*[^\x00-\x7f].*$", re.M)
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 
@@ -66,18 +69,16 @@ def question_terms(question: str) -> tuple[set[str], set[str]]:
     return idents, words
 
 
-def _made_of(words: set[str]) -> re.Pattern[str] | None:
-    """Matches a lower-case ASCII name only if it could split into ``words`` alone: a cheap
-    filter in C before the exact split."""
-    if not words:
-        return None
+def _made_of(words: set[str]) -> str:
+    """A pattern matching a lower-case ASCII name only if it could split into ``words``
+    alone: a filter in C before the exact split."""
     alternatives = "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
-    return re.compile(f"(?:[^a-z0-9]|{alternatives})+")
+    return f"(?:[^a-z0-9\\n]|{alternatives})+"
 
 
-def _all_words(name: str, low: str, words: set[str], made_of: re.Pattern[str] | None) -> bool:
+def _named_by_words(name: str, words: set[str]) -> bool:
     """``name`` splits into two or more words, all of them in ``words``."""
-    if made_of is None or (low.isascii() and made_of.fullmatch(low) is None):
+    if len(name) < 4:
         return False
     parts = split_identifier(name)
     return len(parts) > 1 and set(parts) <= words
@@ -90,14 +91,28 @@ def mentioned(names: Iterable[str], idents: set[str], words: set[str]) -> set[st
         return set()
     names = list(names)
     lowered = {i.lower() for i in idents}
-    made_of = _made_of(words)
-    out = set()
-    # One lower() over all names (none holds a newline) instead of one call per name.
-    for name, low in zip(names, "\n".join(names).lower().split("\n"), strict=True):
-        if name in idents or low in lowered:
-            out.add(name)
-        elif len(name) >= 4 and _all_words(name, low, words, made_of):
-            out.add(name)
+    text = "\n".join(names).lower()
+    lows = text.split("\n")
+    if len(lows) != len(names):  # a name with a newline in it: no line is one name
+        return {n for n in names if n.lower() in lowered or _named_by_words(n, words)}
+    out: set[str] = set()
+    # Whole lines of all the names at once, matched in C: a Python loop per name would
+    # cost more than the rest of ranking a question.
+    starts = [0, *accumulate(map(add, map(len, lows), repeat(1)))]
+    exact = "|".join(re.escape(i) for i in sorted(lowered))
+    patterns = [(re.compile(f"^(?:{exact})$", re.M), False)]
+    if words:
+        patterns.append((re.compile(f"^{_made_of(words)}$", re.M), True))
+    for pattern, by_words in patterns:
+        for m in pattern.finditer(text):
+            name = names[bisect_right(starts, m.start()) - 1]
+            if not by_words or _named_by_words(name, words):
+                out.add(name)
+    if not text.isascii():  # lower() maps a few non-ASCII letters to ASCII: check those fully
+        for m in _NON_ASCII_LINE.finditer("\n".join(names)):
+            name = m.group()
+            if name.lower() in lowered or _named_by_words(name, words):
+                out.add(name)
     return out
 
 
@@ -131,9 +146,13 @@ class Graph:
     flow_share: list[float]  # parallel to by_name: weight over the file's total weight
     sym_file: list[int]  # every definition in tie order (path, line, scope): its file,
     sym_k: list[int]  # its index in that file's definitions,
-    sym_name: list[int]  # its name's id
-    sym_scope: list[str]  # and its scope path
+    sym_name: list[int]  # and its name's id
     file_syms: list[int]  # definitions per file
+
+    @cached_property
+    def ids(self) -> dict[str, int]:
+        """Name -> name id."""
+        return {name: k for k, name in enumerate(self.definers)}
 
 
 def graph_to_doc(graph: Graph) -> dict[str, Any]:
@@ -159,7 +178,7 @@ def graph_from_doc(doc: Mapping[str, Any]) -> Graph | None:
         graph = Graph(**values)
     except (KeyError, TypeError, ValueError):
         return None
-    sizes = {len(graph.sym_file), len(graph.sym_k), len(graph.sym_name), len(graph.sym_scope)}
+    sizes = {len(graph.sym_file), len(graph.sym_k), len(graph.sym_name)}
     if len(sizes) != 1 or not (n == len(graph.paths) == len(graph.file_syms) == len(out_weight)):
         return None
     if graph.sym_file and (
@@ -221,7 +240,6 @@ def build_graph(table: TagTable) -> Graph:
     sym_file: list[int] = []
     sym_k: list[int] = []
     sym_names: list[str] = []
-    sym_scope: list[str] = []
     file_syms: list[int] = []
     for i, path in enumerate(paths):
         syms = table[path][0]
@@ -233,7 +251,6 @@ def build_graph(table: TagTable) -> Graph:
         sym_file.extend(repeat(i, len(syms)))
         sym_k.extend(order)
         sym_names.extend(map(itemgetter(0), ordered))
-        sym_scope.extend(map(itemgetter(2), ordered))
         for name in dict.fromkeys(map(itemgetter(0), syms)):
             got = definers.get(name)
             if got is None:
@@ -251,7 +268,10 @@ def build_graph(table: TagTable) -> Graph:
     sqrt = math.sqrt
     defined = definers.keys()
     for i, path in enumerate(paths):
-        tally = TallyCounter(table[path][1])
+        used = table[path][1]
+        if not used:
+            continue
+        tally = TallyCounter(used)
         names = sorted(tally.keys() & defined)
         if not names:
             continue
@@ -282,8 +302,43 @@ def build_graph(table: TagTable) -> Graph:
     sym_name = list(map(ids.__getitem__, sym_names))
     return Graph(
         paths, definers, out_weight, flow, by_name, flow_share,
-        sym_file, sym_k, sym_name, sym_scope, file_syms,
+        sym_file, sym_k, sym_name, file_syms,
     )  # fmt: skip
+
+
+def unchanged(graph: Graph, i: int, syms: Sequence[SymbolTuple], used: Sequence[str]) -> bool:
+    """Whether file ``i`` with these tags puts exactly what it put into ``graph``: the same
+    definitions in the same order and tie order, the same uses of names defined anywhere.
+
+    An edit inside a function body changes the file's content hash (so every cache keyed by
+    it misses) but not this; the graph of the new content is then the old graph, bit for
+    bit, since the other files are unchanged too.
+    """
+    if len(syms) != graph.file_syms[i]:
+        return False
+    lo, hi = bisect_left(graph.sym_file, i), bisect_right(graph.sym_file, i)
+    order = _tie_order(syms) if syms else []
+    if hi - lo != len(syms) or order != graph.sym_k[lo:hi]:
+        return False
+    ids = graph.ids
+    if [ids.get(syms[k][0], -1) for k in order] != graph.sym_name[lo:hi]:
+        return False
+    tally = TallyCounter(used)
+    definers = graph.definers
+    now = {
+        ids[name]: math.sqrt(tally[name]) * _name_factor(name, len(definers[name]))
+        for name in tally.keys() & definers.keys()
+    }
+    before: dict[int, float] = {}
+    source, weight, bounds = graph.by_name
+    j = -1
+    while True:
+        try:
+            j = source.index(i, j + 1)
+        except ValueError:
+            break
+        before[bisect_right(bounds, j) - 1] = weight[j]
+    return now == before
 
 
 def _personalisation(
@@ -297,8 +352,8 @@ def _personalisation(
     for name in sorted(named):
         for i in graph.definers[name]:
             weights[i] = weights.get(i, 0.0) + 1.0 / len(graph.definers[name])
-    made_of = _made_of(words)
-    if made_of is not None:
+    if words:
+        made_of = re.compile(_made_of(words))
         for i, path in enumerate(graph.paths):
             stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
             low = stem.lower()
@@ -326,7 +381,7 @@ def _teleport(n: int, weights: dict[int, float]) -> list[float]:
 def _boost(graph: Graph, named: set[str]) -> tuple[Flow, list[tuple[int, int, float]]]:
     """The flow with a name the question names weighing :data:`MENTION_BOOST` times more,
     and the extra ``(target, source, weight)`` links that takes."""
-    ids = {name: k for k, name in enumerate(graph.definers)}
+    ids = graph.ids
     out_weight = list(graph.out_weight)
     extra = MENTION_BOOST - 1.0
     links: list[tuple[int, int, float]] = []
@@ -343,9 +398,13 @@ def _boost(graph: Graph, named: set[str]) -> tuple[Flow, list[tuple[int, int, fl
     return replace(graph.flow, out_weight=out_weight), links
 
 
-def rank_definitions(graph: Graph, focus: Sequence[str], question: str) -> list[tuple[int, int]]:
+def rank_definitions(
+    graph: Graph, focus: Sequence[str], question: str, scope_of: Callable[[int, int], str]
+) -> list[tuple[int, int]]:
     """Every definition as ``(file index in graph.paths, index in that file's definitions)``,
-    best first, ties broken by path, line and scope so the order is the same on every run."""
+    best first, ties broken by path, line and scope so the order is the same on every run.
+    ``scope_of(file, index)`` is a definition's scope path, asked only for the few a dotted
+    name in the question (``QuerySet.filter``) may be."""
     idents, words = question_terms(question)
     named = mentioned(graph.definers, idents, words)
     # ``QuerySet.filter`` names one definition by its scope path: it comes before all others.
@@ -364,16 +423,20 @@ def rank_definitions(graph: Graph, focus: Sequence[str], question: str) -> list[
     # spells out as code (``build_map``, ``QuerySet``) before those it names in words.
     first: list[tuple[int, float, int]] = []
     if named or dotted:
-        ids = {name: k for k, name in enumerate(graph.definers)}
+        ids = graph.ids
         tier = {
             ids[m]: 0 if m in idents and _specific(m, 1) else 1
             for m in named
             if len(graph.definers[m]) <= GENERIC_DEFINERS
         }
-        for j, (nid, scope) in enumerate(zip(graph.sym_name, graph.sym_scope, strict=True)):
-            level = -1 if dotted and scope in dotted else tier.get(nid, 2)
-            if level < 2:
-                first.append((level, -scores[j], j))
+        # A scope path ends with the definition's name (which may itself hold dots).
+        suffixes = {".".join(p[k:]) for p in (d.split(".") for d in dotted) for k in range(len(p))}
+        scoped = {ids[s] for s in suffixes if s in ids}
+        for j, nid in enumerate(graph.sym_name):
+            if nid in scoped and scope_of(graph.sym_file[j], graph.sym_k[j]) in dotted:
+                first.append((-1, -scores[j], j))
+            elif nid in tier:
+                first.append((tier[nid], -scores[j], j))
         first.sort()
         lifted = {j for _, _, j in first}
         order = [j for _, _, j in first] + [j for j in order if j not in lifted]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +32,7 @@ from gemmacode.index.mapgraph import (
     question_terms,
     rank_definitions,
     split_identifier,
+    unchanged,
 )
 from gemmacode.index.maprender import RepoMap, fit
 from gemmacode.index.model import FileRecord, Symbol
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 _MEMORY_GRAPHS = 2
 _MEMORY_RANKS = 16
+_MAX_CHANGED = 32  # more changed files than this (a branch switch): build the graph anew
 
 
 class MapSource(Protocol):
@@ -57,7 +59,7 @@ class MapSource(Protocol):
 Ranked = list[tuple[str, int]]
 
 _lock = threading.Lock()  # the TUI's workers may build maps from several threads
-_graphs: OrderedDict[str, Graph] = OrderedDict()
+_graphs: OrderedDict[str, tuple[str, Graph]] = OrderedDict()  # fp -> (identity, graph)
 _ranks: OrderedDict[tuple[str, str], Ranked] = OrderedDict()
 
 
@@ -172,8 +174,49 @@ def _store_ranked(cache_dir: Path, key: str, ranked: Ranked) -> None:
     mapcache.store(cache_dir, "rank", key, {"paths": paths, "order": flat})
 
 
+def _scope_reader(graph: Graph, table: TagTable) -> Callable[[int, int], str]:
+    def scope_of(i: int, k: int) -> str:
+        return str(table[graph.paths[i]][0][k][2])
+
+    return scope_of
+
+
+def _graph_doc(graph: Graph, ident: str, records: Mapping[str, FileRecord]) -> dict[str, Any]:
+    doc = graph_to_doc(graph)
+    doc.update(ident=ident, code=mapcache.code_version())
+    doc["digests"] = [records[p].digest for p in graph.paths]
+    return doc
+
+
+def _reusable(
+    cache_dir: Path, records: Mapping[str, FileRecord], table: TagTable
+) -> tuple[str, Graph] | None:
+    """The newest graph on disk with its identity, when it is exactly the graph of these
+    files: the same paths, and every file whose content changed since puts the same
+    definitions and uses into it (:func:`mapgraph.unchanged`: an edit inside a body)."""
+    doc = mapcache.newest(cache_dir, "graph")
+    if doc is None or doc.get("code") != mapcache.code_version():
+        return None
+    graph = graph_from_doc(doc)
+    digests = doc.get("digests")
+    if graph is None or not isinstance(digests, list) or len(digests) != len(graph.paths):
+        return None
+    if graph.paths != sorted(records):
+        return None
+    now = [records[p].digest for p in graph.paths]
+    changed = [i for i, (a, b) in enumerate(zip(now, digests, strict=True)) if a != b]
+    if len(changed) > _MAX_CHANGED:
+        return None
+    for i in changed:
+        syms, used = table[graph.paths[i]]
+        if not unchanged(graph, i, syms, used):
+            return None
+    return str(doc.get("ident")), graph
+
+
 def _rank(
     table: TagTable,
+    records: Mapping[str, FileRecord],
     fp: str,
     focus: Sequence[str],
     question: str,
@@ -181,44 +224,70 @@ def _rank(
     *,
     use_disk: bool = True,
 ) -> Ranked:
-    key = f"{fp}\0{_persona(focus, question)}"
+    """The ranking for (files, focus, question): from memory, from disk, or ranked over the
+    graph (from memory, from disk, the previous one when only bodies changed, or built).
+
+    Rankings are stored under the fingerprint and found under the graph's identity too (the
+    fingerprint it was built for), so an edit that leaves the graph as it was also finds
+    the rankings made before it.
+    """
+    persona = _persona(focus, question)
+    key = f"{fp}\0{persona}"
     with _lock:
         ranked = _ranks.get((fp, key))
-        graph = _graphs.get(fp)
-    if ranked is None and cache_dir is not None and use_disk:
-        ranked = _load_ranked(cache_dir, key, table)
-    if ranked is None:
-        # Computed outside the lock: two threads may both rank, never corrupt the caches.
-        if graph is None and cache_dir is not None and use_disk:
-            doc = mapcache.load(cache_dir, "graph", fp)
-            graph = graph_from_doc(doc) if doc is not None else None
-        order: list[tuple[int, int]] | None = None
+        known = _graphs.get(fp)
+    disk = cache_dir if use_disk else None
+    if ranked is None and disk is not None:
+        ranked = _load_ranked(disk, key, table)
+    if ranked is not None:
+        _remember(fp, key, ranked, None)
+        return ranked
+    # Computed outside the lock: two threads may both rank, never corrupt the caches.
+    ident, graph = known if known is not None else (fp, None)
+    if graph is None and disk is not None:
+        doc = mapcache.load(disk, "graph", fp)
+        graph = graph_from_doc(doc) if doc is not None else None
         if graph is not None:
-            try:
-                order = rank_definitions(graph, focus, question)
-            except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError):
-                graph = None  # a damaged graph on disk: build it again
-        if graph is None:
-            graph = build_graph(table)
-            if cache_dir is not None:
-                mapcache.store(cache_dir, "graph", fp, graph_to_doc(graph))
-        with _lock:
-            _graphs[fp] = graph
-            _graphs.move_to_end(fp)
-            while len(_graphs) > _MEMORY_GRAPHS:
-                _graphs.popitem(last=False)
-        if order is None:
-            order = rank_definitions(graph, focus, question)
-        paths = graph.paths
-        ranked = [(paths[i], k) for i, k in order]
+            ident = str(doc.get("ident", fp)) if doc is not None else fp
+        else:
+            found = _reusable(disk, records, table)
+            if found is not None:
+                ident, graph = found  # not stored again: it stays the newest
+                ranked = _load_ranked(disk, f"{ident}\0{persona}", table)
+    if ranked is None and graph is not None:
+        try:
+            ranked = _ranked_over(graph, table, focus, question)
+        except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError):
+            graph = None  # a damaged graph on disk: build it again
+    if graph is None:
+        ident, graph = fp, build_graph(table)
         if cache_dir is not None:
-            _store_ranked(cache_dir, key, ranked)
+            mapcache.store(cache_dir, "graph", fp, _graph_doc(graph, ident, records))
+    if ranked is None:
+        ranked = _ranked_over(graph, table, focus, question)
+    if cache_dir is not None:
+        _store_ranked(cache_dir, key, ranked)
+    _remember(fp, key, ranked, (ident, graph))
+    return ranked
+
+
+def _ranked_over(graph: Graph, table: TagTable, focus: Sequence[str], question: str) -> Ranked:
+    paths = graph.paths
+    order = rank_definitions(graph, focus, question, _scope_reader(graph, table))
+    return [(paths[i], k) for i, k in order]
+
+
+def _remember(fp: str, key: str, ranked: Ranked, graph: tuple[str, Graph] | None) -> None:
     with _lock:
         _ranks[(fp, key)] = ranked
         _ranks.move_to_end((fp, key))
         while len(_ranks) > _MEMORY_RANKS:
             _ranks.popitem(last=False)
-    return ranked
+        if graph is not None:
+            _graphs[fp] = graph
+            _graphs.move_to_end(fp)
+            while len(_graphs) > _MEMORY_GRAPHS:
+                _graphs.popitem(last=False)
 
 
 def ranked_definitions(
@@ -230,7 +299,8 @@ def ranked_definitions(
     fp: str | None = None,
 ) -> Ranked:
     """Every definition as ``(path, index in its record's symbols)``, best first."""
-    return _rank(tags_from_records(files), fp or fingerprint(files), focus, question, cache_dir)
+    table = tags_from_records(files)
+    return _rank(table, files, fp or fingerprint(files), focus, question, cache_dir)
 
 
 def _map_to_doc(m: RepoMap) -> dict[str, Any]:
@@ -278,15 +348,16 @@ def build_map(
         cached = _map_from_doc(doc) if doc is not None else None
         if cached is not None:
             return cached
+    records = _light_records(index)
     table, symbols = _sources(index)
-    ranked = _rank(table, fp, focus, question, cache_dir)
+    ranked = _rank(table, records, fp, focus, question, cache_dir)
     try:
         result = fit(symbols, ranked, counter, tokens)
     except (IndexError, KeyError):  # a damaged ranking or graph on disk: rank again
         with _lock:
             _ranks.clear()
             _graphs.pop(fp, None)
-        ranked = _rank(table, fp, focus, question, cache_dir, use_disk=False)
+        ranked = _rank(table, records, fp, focus, question, cache_dir, use_disk=False)
         result = fit(symbols, ranked, counter, tokens)
     if map_key is not None and cache_dir is not None:
         mapcache.store(cache_dir, "map", map_key, _map_to_doc(result))
