@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -300,3 +301,31 @@ def test_a_review_with_nothing_staged_shuts_the_gpu_monitor_down(
     monkeypatch.chdir(git_repo)
     assert main(["review", "--staged", "--json"]) == 0
     assert len(made) == 1 and made[0].closed
+
+
+def test_the_collector_waits_until_the_request_is_ready_and_is_restored_after(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    import gemmacode.review.plan as plan_mod
+
+    (git_repo / "a.py").write_text("def f(x):\n    return x + 1\n")
+    git(git_repo, "add", "a.py")
+    seen: dict[str, tuple[bool, bool]] = {}
+    real_plan, real_explain = plan_mod.plan_target, plan_mod.explain_plan
+
+    def plan_target(*a: Any, **k: Any) -> Any:
+        seen["planning"] = (gc.isenabled(), gc.get_freeze_count() > 0)
+        return real_plan(*a, **k)
+
+    def explain_plan(*a: Any, **k: Any) -> Any:
+        seen["ready"] = (gc.isenabled(), gc.get_freeze_count() > 0)
+        return real_explain(*a, **k)
+
+    monkeypatch.setattr(plan_mod, "plan_target", plan_target)
+    monkeypatch.setattr(plan_mod, "explain_plan", explain_plan)
+    monkeypatch.chdir(git_repo)
+    assert main(["review", "--staged", "--explain-context", "--num-ctx", "4096"]) == 0
+    assert seen == {"planning": (False, False), "ready": (True, True)}
+    assert gc.isenabled() and gc.get_freeze_count() == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 from pathlib import Path
@@ -66,7 +67,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args))
+    # Start-up allocates a few hundred thousand long-lived objects (imports, the client's
+    # pydantic models, the tokenizer's tables) and no garbage cycles worth finding; the
+    # collector would walk them again and again (~30 ms before the first request). It is
+    # paused until the first request is ready to go, then those objects are frozen out of
+    # its reach (see _resume_gc), as the indexer pauses it while parsing.
+    global _gc_was_enabled
+    # (a caller that froze objects itself keeps its collector settings untouched)
+    _gc_was_enabled = gc.isenabled() and gc.get_freeze_count() == 0
+    if _gc_was_enabled:
+        gc.disable()
+    try:
+        return asyncio.run(_run(args))
+    finally:
+        _resume_gc()
+        if _gc_was_enabled:
+            gc.unfreeze()  # in-process callers (tests) get their collector back as it was
+
+
+_gc_was_enabled = True
+
+
+def _resume_gc() -> None:
+    """Turn the collector back on (if it was on) for what the review allocates from now on;
+    everything alive now is start-up state, moved to the permanent generation so the next
+    collection does not have to walk it all at once (``run`` unfreezes it at the end)."""
+    if _gc_was_enabled and not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _progress(text: str) -> None:
@@ -342,6 +370,7 @@ async def _review(args: argparse.Namespace, root: Path, settings: Settings, warm
             max_file_bytes=settings.index.max_file_bytes,
             tags_fn=tags,
         )
+        _resume_gc()
         if args.explain_context:
             doc = explain_plan(session, plan, label, opts)
             doc["num_ctx_source"] = how
