@@ -49,10 +49,10 @@ def _tags_version() -> str:
 def _code_version() -> str:
     """Size and mtime of the modules that rank and render: an upgraded or edited gemmacode
     never serves a map made by the old code."""
-    from gemmacode.index import mapgraph, maprender, pagerank
+    from gemmacode.index import graphdoc, mapgraph, maprender, pagerank, repomap
 
     parts = []
-    for module in (mapgraph, maprender, pagerank):
+    for module in (graphdoc, mapgraph, maprender, pagerank, repomap):
         try:
             st = os.stat(str(module.__file__))
             parts.append(f"{st.st_size}:{st.st_mtime_ns}")

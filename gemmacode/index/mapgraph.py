@@ -24,13 +24,13 @@ import re
 from bisect import bisect_left, bisect_right
 from collections import Counter as TallyCounter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import accumulate, islice, repeat
 from operator import add, itemgetter, lt, mul, truediv
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gemmacode.index.pagerank import Core, Flow, Grouped, grouped, grouped_sum, make_flow, solve
+from gemmacode.index.pagerank import Flow, Grouped, grouped, grouped_sum, make_flow, solve
 
 if TYPE_CHECKING:
     from gemmacode.index.tags import SymbolTuple
@@ -153,41 +153,6 @@ class Graph:
     def ids(self) -> dict[str, int]:
         """Name -> name id."""
         return {name: k for k, name in enumerate(self.definers)}
-
-
-def graph_to_doc(graph: Graph) -> dict[str, Any]:
-    """``graph`` as plain data (for :mod:`gemmacode.index.mapcache`)."""
-    doc = {f.name: getattr(graph, f.name) for f in fields(graph)}
-    flow = graph.flow
-    core = flow.core
-    doc["flow"] = (flow.n, flow.out_weight, tuple(flow.hubs), tuple(flow.links))
-    doc["core"] = (core.active, tuple(core.hubs), tuple(core.links))
-    doc["by_name"] = tuple(graph.by_name)
-    return doc
-
-
-def graph_from_doc(doc: Mapping[str, Any]) -> Graph | None:
-    """The graph :func:`graph_to_doc` wrote, or None when ``doc`` does not hold one."""
-    try:
-        n, out_weight, hubs, links = doc["flow"]
-        values = {f.name: doc[f.name] for f in fields(Graph)}
-        active, core_hubs, core_links = doc["core"]
-        core = Core(active, Grouped(*core_hubs), Grouped(*core_links))
-        values["flow"] = Flow(n, out_weight, Grouped(*hubs), Grouped(*links), core)
-        values["by_name"] = Grouped(*doc["by_name"])
-        graph = Graph(**values)
-    except (KeyError, TypeError, ValueError):
-        return None
-    sizes = {len(graph.sym_file), len(graph.sym_k), len(graph.sym_name)}
-    if len(sizes) != 1 or not (n == len(graph.paths) == len(graph.file_syms) == len(out_weight)):
-        return None
-    if graph.sym_file and (
-        max(graph.sym_file) >= n
-        or max(graph.sym_name) >= len(graph.definers)
-        or not all(map(lt, graph.sym_k, map(graph.file_syms.__getitem__, graph.sym_file)))
-    ):
-        return None
-    return graph
 
 
 class _Factors(dict[str, float]):
@@ -400,9 +365,10 @@ def _boost(graph: Graph, named: set[str]) -> tuple[Flow, list[tuple[int, int, fl
 
 def rank_definitions(
     graph: Graph, focus: Sequence[str], question: str, scope_of: Callable[[int, int], str]
-) -> list[tuple[int, int]]:
-    """Every definition as ``(file index in graph.paths, index in that file's definitions)``,
-    best first, ties broken by path, line and scope so the order is the same on every run.
+) -> tuple[list[int], list[int]]:
+    """Every definition, best first, as two parallel lists: its file (index in
+    ``graph.paths``) and its index in that file's definitions. Ties are broken by path,
+    line and scope so the order is the same on every run.
     ``scope_of(file, index)`` is a definition's scope path, asked only for the few a dotted
     name in the question (``QuerySet.filter``) may be."""
     idents, words = question_terms(question)
@@ -440,8 +406,4 @@ def rank_definitions(
         first.sort()
         lifted = {j for _, _, j in first}
         order = [j for _, _, j in first] + [j for j in order if j not in lifted]
-    return list(
-        zip(
-            map(graph.sym_file.__getitem__, order), map(graph.sym_k.__getitem__, order), strict=True
-        )
-    )
+    return list(map(graph.sym_file.__getitem__, order)), list(map(graph.sym_k.__getitem__, order))

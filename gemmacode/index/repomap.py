@@ -18,17 +18,17 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gemmacode.index import mapcache
+from gemmacode.index.graphdoc import graph_from_doc, graph_to_doc
 from gemmacode.index.mapcache import fingerprint
 from gemmacode.index.mapgraph import (
     Graph,
     TagTable,
     build_graph,
-    graph_from_doc,
-    graph_to_doc,
     question_terms,
     rank_definitions,
     split_identifier,
@@ -157,21 +157,20 @@ def _load_ranked(cache_dir: Path, key: str, table: TagTable) -> Ranked | None:
     if doc is None:
         return None
     try:
-        paths = [str(p) for p in doc["paths"]]
-        flat = doc["order"]
-        ranked: Ranked = [(paths[flat[j]], int(flat[j + 1])) for j in range(0, len(flat), 2)]
+        paths = doc["paths"]
+        ranked: Ranked = list(zip(map(paths.__getitem__, doc["files"]), doc["ks"], strict=True))
+        if any(p not in table for p in paths):
+            return None
     except (KeyError, TypeError, ValueError, IndexError):
-        return None
-    if any(p not in table for p in paths):
         return None
     return ranked  # a definition index out of range shows when rendering: see build_map
 
 
-def _store_ranked(cache_dir: Path, key: str, ranked: Ranked) -> None:
-    paths = sorted({p for p, _ in ranked})
+def _store_ranked(cache_dir: Path, key: str, paths: list[str], ranked: Ranked) -> None:
     where = {p: i for i, p in enumerate(paths)}
-    flat = [n for p, k in ranked for n in (where[p], k)]
-    mapcache.store(cache_dir, "rank", key, {"paths": paths, "order": flat})
+    files = list(map(where.__getitem__, map(itemgetter(0), ranked)))
+    ks = list(map(itemgetter(1), ranked))
+    mapcache.store(cache_dir, "rank", key, {"paths": paths, "files": files, "ks": ks})
 
 
 def _scope_reader(graph: Graph, table: TagTable) -> Callable[[int, int], str]:
@@ -266,15 +265,14 @@ def _rank(
     if ranked is None:
         ranked = _ranked_over(graph, table, focus, question)
     if cache_dir is not None:
-        _store_ranked(cache_dir, key, ranked)
+        _store_ranked(cache_dir, key, graph.paths, ranked)
     _remember(fp, key, ranked, (ident, graph))
     return ranked
 
 
 def _ranked_over(graph: Graph, table: TagTable, focus: Sequence[str], question: str) -> Ranked:
-    paths = graph.paths
-    order = rank_definitions(graph, focus, question, _scope_reader(graph, table))
-    return [(paths[i], k) for i, k in order]
+    files, ks = rank_definitions(graph, focus, question, _scope_reader(graph, table))
+    return list(zip(map(graph.paths.__getitem__, files), ks, strict=True))
 
 
 def _remember(fp: str, key: str, ranked: Ranked, graph: tuple[str, Graph] | None) -> None:
@@ -353,7 +351,7 @@ def build_map(
     ranked = _rank(table, records, fp, focus, question, cache_dir)
     try:
         result = fit(symbols, ranked, counter, tokens)
-    except (IndexError, KeyError):  # a damaged ranking or graph on disk: rank again
+    except (IndexError, KeyError, TypeError):  # a damaged ranking or graph on disk: rank again
         with _lock:
             _ranks.clear()
             _graphs.pop(fp, None)
