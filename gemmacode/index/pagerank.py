@@ -15,6 +15,7 @@ personalisation vector.
 
 from __future__ import annotations
 
+from collections import Counter as TallyCounter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, repeat
@@ -43,11 +44,8 @@ def grouped(groups: int, items: Iterable[tuple[int, int, float]]) -> Grouped:
     """A :class:`Grouped` from ``(group, source, weight)`` triples (any order; within a
     group they keep the order given, which fixes the summation order)."""
     items = sorted(items, key=itemgetter(0))  # stable
-    ends = dict(zip(map(itemgetter(0), items), range(1, len(items) + 1), strict=True))
-    bounds = [0] * (groups + 1)
-    last = 0
-    for g in range(groups):
-        last = bounds[g + 1] = ends.get(g, last)
+    sizes = TallyCounter(map(itemgetter(0), items))
+    bounds = [0, *accumulate(map(sizes.get, range(groups), repeat(0)))]
     return Grouped(list(map(itemgetter(1), items)), list(map(itemgetter(2), items)), bounds)
 
 
