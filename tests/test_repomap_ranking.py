@@ -6,6 +6,8 @@ import random
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gemmacode.index.mapgraph import (
     _specific,
@@ -236,3 +238,35 @@ def test_hub_and_core_ranking_equals_pagerank_on_the_explicit_file_graph(seed: i
     want = dense_pagerank(n, edges, teleport)
     assert sum(got) == pytest.approx(1.0)
     assert got == pytest.approx(want, abs=1e-9)
+
+
+def mentioned_one_by_one(names: list[str], idents: set[str], words: set[str]) -> set[str]:
+    """The definition of :func:`mentioned`, one name at a time."""
+    if not idents:
+        return set()
+    lowered = {i.lower() for i in idents}
+    out = set()
+    for name in names:
+        low = name.lower()
+        if name in idents or low in lowered:
+            out.add(name)
+        elif len(name) >= 4 and any(w in low for w in words):
+            parts = split_identifier(name)
+            if len(parts) > 1 and set(parts) <= words:
+                out.add(name)
+    return out
+
+
+_NAME_CHARS = "abcdeQSXYZ_09é\u212a"  # \u212a: KELVIN SIGN, lower-cases to ASCII "k"
+
+
+@given(
+    names=st.lists(st.text(_NAME_CHARS, min_size=1, max_size=12), max_size=40),
+    question=st.text(_NAME_CHARS + " .", max_size=30),
+)
+@settings(max_examples=300, deadline=None)
+def test_mentioned_matches_all_names_at_once_as_one_by_one(names: list[str], question: str) -> None:
+    idents, words = question_terms(question)
+    for extra in (["query_set", "QuerySet", "Query", "set"], []):
+        got = mentioned(names + extra, idents, words)
+        assert got == mentioned_one_by_one(names + extra, idents, words)

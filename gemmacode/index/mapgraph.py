@@ -91,7 +91,8 @@ def mentioned(names: Iterable[str], idents: set[str], words: set[str]) -> set[st
         return set()
     names = list(names)
     lowered = {i.lower() for i in idents}
-    text = "\n".join(names).lower()
+    joined = "\n".join(names)
+    text = joined.lower()
     lows = text.split("\n")
     if len(lows) != len(names):  # a name with a newline in it: no line is one name
         return {n for n in names if n.lower() in lowered or _named_by_words(n, words)}
@@ -108,8 +109,8 @@ def mentioned(names: Iterable[str], idents: set[str], words: set[str]) -> set[st
             name = names[bisect_right(starts, m.start()) - 1]
             if not by_words or _named_by_words(name, words):
                 out.add(name)
-    if not text.isascii():  # lower() maps a few non-ASCII letters to ASCII: check those fully
-        for m in _NON_ASCII_LINE.finditer("\n".join(names)):
+    if not joined.isascii():  # lower() maps some non-ASCII letters to ASCII: check fully
+        for m in _NON_ASCII_LINE.finditer(joined):
             name = m.group()
             if name.lower() in lowered or _named_by_words(name, words):
                 out.add(name)
@@ -322,7 +323,7 @@ def _personalisation(
         for i, path in enumerate(graph.paths):
             stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
             low = stem.lower()
-            if low.isascii() and made_of.fullmatch(low) is None:
+            if stem.isascii() and made_of.fullmatch(low) is None:
                 continue
             parts = set(split_identifier(stem))
             if parts and parts <= words:
