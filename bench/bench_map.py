@@ -20,7 +20,8 @@ row of its own:
 - map, nothing cached: the map's cache folder deleted (as after an upgrade).
 
 ``--code DIR`` runs gemmacode from another source tree (e.g. ``git archive`` of an older
-commit) to compare before and after on the same machine.
+commit) to compare before and after on the same machine. ``--stages`` also times each stage
+of an uncached map in one process (best of the runs), to show where the floor is.
 """
 
 from __future__ import annotations
@@ -97,10 +98,68 @@ def measure(
     ]
 
 
+STAGES = """
+import gc, sys, time
+from pathlib import Path
+gc.disable()
+T0 = time.perf_counter()
+from gemmacode.config import load_settings
+from gemmacode.context.calibration import default_store
+from gemmacode.index import graphdoc, mapcache, mapgraph, repomap
+from gemmacode.index.indexer import open_index
+from gemmacode.index.maprender import fit
+T1 = time.perf_counter()
+root = Path(sys.argv[1])
+settings = load_settings(root, {}, {})
+runs = int(sys.argv[2])
+QUESTION = "how does QuerySet.filter build the WHERE clause?"
+best = {}
+def lap(name, start):
+    now = time.perf_counter()
+    best[name] = min(best.get(name, 1e9), now - start)
+    return now
+for _ in range(runs):
+    t = time.perf_counter()
+    index = open_index(root, settings.index)
+    t = lap("open the warm index (in-process)", t)
+    fp = mapcache.fingerprint(index.records())
+    t = lap("fingerprint", t)
+    table, symbols = repomap._sources(index)
+    for path in table:
+        table[path]
+    t = lap("read every file's tag tuples", t)
+    graph = mapgraph.build_graph(table)
+    t = lap("build the identifier graph", t)
+    doc = graphdoc.graph_to_doc(graph)
+    mapcache.store(Path(sys.argv[3]), "graph", fp, doc)
+    t = lap("store the graph", t)
+    graph = graphdoc.graph_from_doc(mapcache.load(Path(sys.argv[3]), "graph", fp))
+    t = lap("load the graph", t)
+    scope = repomap._scope_reader(graph, table)
+    files, ks = mapgraph.rank_definitions(graph, (), "", scope)
+    t = lap("rank, no question (PageRank + scores + sort)", t)
+    mapgraph.rank_definitions(graph, (), QUESTION, scope)
+    t = lap("rank, with a question", t)
+counter = default_store(settings).counter_for(settings.backend.model)
+t = time.perf_counter()
+counter.count("x")
+t = lap("load the tokenizer (once per process)", t)
+ranked = list(zip(map(graph.paths.__getitem__, files), ks))
+for _ in range(runs):
+    t = time.perf_counter()
+    fit(repomap._Symbols(table), ranked, counter, 2048)
+    t = lap("fit 2048 tokens (line counts cached after the first)", t)
+print(f"{'imports (map command modules)':52} {T1 - T0:7.3f}")
+for name, secs in best.items():
+    print(f"{name:52} {secs:7.3f}")
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--code", type=Path, help="run gemmacode from this source tree")
+    parser.add_argument("--stages", action="store_true", help="time each stage in-process")
     args = parser.parse_args()
     repo = django_repo()
     exe = shutil.which("gemmacode", path=str(Path(sys.executable).parent)) or "gemmacode"
@@ -189,6 +248,15 @@ def main() -> None:
         verdict = "OK" if secs <= 0.5 else "OVER"
         print(f"target: {names[i]} <= 0.500 s: {secs:.3f} s {verdict}")
     print(f"target: at least 90% of the budget used: {share:.1%} {'OK' if share >= 0.9 else 'LOW'}")
+    if args.stages and not args.code:
+        print(f"stages of an uncached map, in one process, best of {args.runs}:")
+        with tempfile.TemporaryDirectory(prefix="bench-map-") as cache:
+            env = {**os.environ, "GEMMACODE_CACHE_DIR": cache}
+            subprocess.run(
+                [exe, "index", "--root", str(repo)], env=env, check=True, stdout=subprocess.DEVNULL
+            )
+            cmd = [sys.executable, "-c", STAGES, str(repo), str(args.runs), cache]
+            print(run_once(cmd, env)[3], end="")
 
 
 if __name__ == "__main__":
