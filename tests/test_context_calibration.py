@@ -107,3 +107,28 @@ def test_a_prompt_that_fills_the_context_was_cut(tmp_path: Path) -> None:
     assert cal.counter.factor > 0.5
     fine = cal.after_request(raw=3000, final=Final(prompt_tokens=3500, load_s=1.0), num_ctx=4096)
     assert not fine.truncated
+
+
+def test_the_cautious_prior_comes_down_without_false_truncation_alarms(tmp_path: Path) -> None:
+    """A new model starts at the 1.3x prior. Its tokenizer here needs 1.05x cl100k: a large
+    warm request near num_ctx (so the cut rule is armed) must neither be flagged as cut nor be
+    ignored; the factor learns the real ratio."""
+    store = CalibrationStore(tmp_path / "calibration.json", prior=1.3)
+    cal = Calibrator("new", store.counter_for("new"), store)
+    assert cal.counter.factor == 1.3
+    raw = 5000  # estimate 6500 of num_ctx 8192: near the context
+    result = cal.after_request(raw=raw, final=Final(prompt_tokens=5250, load_s=0.003), num_ctx=8192)
+    assert not result.truncated and result.note == ""
+    assert result.updated and result.factor_after == pytest.approx(1.05)
+    # A real cut is still caught while uncalibrated: the count fills the context.
+    fresh = CalibrationStore(tmp_path / "other.json", prior=1.3)
+    cut = Calibrator("x", fresh.counter_for("x"), fresh).after_request(
+        raw=6000, final=Final(prompt_tokens=8190, load_s=0.003), num_ctx=8192
+    )
+    assert cut.truncated and cut.factor_after > 1.3
+    # And so is one far below even the raw count (a 60% cut of a whole new prompt).
+    far = CalibrationStore(tmp_path / "far.json", prior=1.3)
+    short = Calibrator("y", far.counter_for("y"), far).after_request(
+        raw=6000, final=Final(prompt_tokens=3000, load_s=2.0), num_ctx=8192
+    )
+    assert short.truncated

@@ -15,7 +15,10 @@ cached prefix was possible. Hence the per-model factor in
   bound, and an over-estimate only wastes a little context);
 - moves *down* only on a request without a cached prefix: the model was just (re)loaded
   (``Final.load_s`` of at least :data:`RELOAD_MIN_S`; Ollama reports a few milliseconds
-  on warm requests too), or the server reported ``cached_tokens``.
+  on warm requests too), the server reported ``cached_tokens``, or the prompt shared
+  nothing with the session's previous one and the count is plausible for a whole prompt
+  (at least :data:`PLAUSIBLE_MIN` of the raw count), so the cautious prior a new model
+  starts with comes down after its first request.
 
 Silent truncation (Ollama cuts prompts longer than ``num_ctx`` without an error) shows only
 in the evaluated count, in one of two ways:
@@ -23,7 +26,8 @@ in the evaluated count, in one of two ways:
 - the count fills the context (at least :data:`FULL_CTX` of ``num_ctx``): every request
   leaves room for the answer, so a prompt that large was cut to fit (this is how Ollama's
   runner cuts, and what an estimate that is too low leads to);
-- the count is well below the estimate: below :data:`TRUNCATION_RATIO` of it, on a request
+- the count is well below the estimate (the raw count while the model is uncalibrated, so
+  the prior cannot cause false alarms): below :data:`TRUNCATION_RATIO` of it, on a request
   whose estimate was near ``num_ctx`` (:data:`NEAR_CTX`), without a cached prefix (nothing
   substantial shared with the previous request of this session, or a fresh load), and too
   large to be a cache hit (at least :data:`MIN_EVALUATED_SHARE` of ``num_ctx``).
@@ -57,6 +61,9 @@ NEAR_CTX = 0.6
 MIN_EVALUATED_SHARE = 0.25
 MIN_TOKENS = 32  # tiny prompts say little about the ratio
 CACHED_SHARE = 0.10  # sharing more than this with the previous prompt: maybe cached
+# No tokenizer we know of needs fewer than 0.9x cl100k's tokens on code; a count below that
+# on a request that shared nothing with the previous one is a cache hit, not a ratio.
+PLAUSIBLE_MIN = 0.9
 
 
 @dataclass(frozen=True)
@@ -114,13 +121,18 @@ class Calibrator:
             evaluated += final.cached_tokens  # the whole prompt, cached part included
         no_cache = fresh or shared_raw <= CACHED_SHARE * raw
         expected = exact if exact is not None else estimated
+        # Before the first calibration the estimate carries the store's cautious prior: good
+        # for sizing budgets, but "far below the estimate" would then flag every model whose
+        # tokenizer is close to cl100k. Judge cuts against the raw count until calibrated.
+        calibrated = bool(self.store.samples(self.model)) or self.counter.weights is not None
+        cut_expected = expected if exact is not None or calibrated else raw
         filled = evaluated is not None and evaluated >= FULL_CTX * num_ctx
         short = (
             evaluated is not None
             and no_cache
             and estimated >= NEAR_CTX * num_ctx
             and expected >= MIN_TOKENS
-            and MIN_EVALUATED_SHARE * num_ctx <= evaluated < TRUNCATION_RATIO * expected
+            and MIN_EVALUATED_SHARE * num_ctx <= evaluated < TRUNCATION_RATIO * cut_expected
         )
         truncated = filled or short
         note = ""
@@ -140,7 +152,9 @@ class Calibrator:
         elif truncated:
             if num_ctx > estimated:  # the true count exceeded num_ctx
                 pair = (raw, num_ctx)
-        elif evaluated and (fresh or evaluated >= estimated):
+        elif evaluated and (
+            fresh or evaluated >= estimated or (no_cache and evaluated >= PLAUSIBLE_MIN * raw)
+        ):
             pair = (raw, evaluated)
         updated = False
         after = before
