@@ -174,3 +174,14 @@ def test_tag_tuples_match_the_decoded_records_and_give_the_same_map(bank: Path) 
 
     assert build_map(Records(), TokenCounter(), 300, question="transfer deposit") == lazy
     assert decoded.tags_of("no/such/file.py") == ([], [])
+
+
+def test_map_command_leaves_the_garbage_collector_as_it_found_it(
+    bank: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command pauses the collector while it works; in-process callers get it back."""
+    import gc
+
+    assert gc.isenabled()
+    code, _, _ = run_map(bank, capsys, "--tokens", "64")
+    assert code == 0 and gc.isenabled()

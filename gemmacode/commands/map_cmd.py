@@ -65,52 +65,52 @@ def _focus_paths(root: Path, given: list[str], indexed: set[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import gc
 
     from gemmacode.context.calibration import default_store
     from gemmacode.index.cache import default_cache_dir
     from gemmacode.index.indexer import open_index
     from gemmacode.index.repomap import build_map
+    from gemmacode.index.workers import gc_paused
 
     root, settings = settings_for(args)
     tokens = settings.map.tokens if args.tokens is None else args.tokens
     if tokens < MIN_TOKENS:
         raise UsageError(f"--tokens {tokens} is too small", f"use at least {MIN_TOKENS}")
-    # A short-lived process whose objects all live to the end: the cyclic collector would
-    # only walk the decoded index again and again.
-    gc.disable()
-    index = open_index(root, settings.index, progress=sys.stderr.isatty())
-    focus = _focus_paths(index.root, args.focus, set(index.paths()))
-    store = default_store(settings)
-    repo_map = build_map(
-        index,
-        store.counter_for(settings.backend.model),
-        tokens,
-        focus=focus,
-        question=args.question,
-        cache_dir=default_cache_dir(index.root, settings.index) / "repomap",
-    )
-    if args.json:
-        doc = {
-            "root": str(index.root),
-            "budget": tokens,
-            "tokens": repo_map.tokens,
-            "files": repo_map.files,
-            "symbols": [
-                {
-                    "file": s.file,
-                    "name": s.name,
-                    "kind": s.kind,
-                    "scope": s.scope,
-                    "line": s.start_line,
-                    "end_line": s.end_line,
-                    "signature": s.signature,
-                }
-                for s in repo_map.symbols
-            ],
-            "text": repo_map.text,
-        }
-        print(json.dumps(doc, ensure_ascii=False, indent=2))
-    else:
-        sys.stdout.write(repo_map.text)
-    return 0
+    # The decoded index lives to the end and holds no cycles: the cyclic collector would only
+    # walk it again and again (restored afterwards for in-process callers such as tests).
+    with gc_paused():
+        index = open_index(root, settings.index, progress=sys.stderr.isatty())
+        focus = _focus_paths(index.root, args.focus, set(index.paths()))
+        store = default_store(settings)
+        repo_map = build_map(
+            index,
+            store.counter_for(settings.backend.model),
+            tokens,
+            focus=focus,
+            question=args.question,
+            cache_dir=default_cache_dir(index.root, settings.index) / "repomap",
+        )
+        if args.json:
+            doc = {
+                "root": str(index.root),
+                "budget": tokens,
+                "tokens": repo_map.tokens,
+                "files": repo_map.files,
+                "symbols": [
+                    {
+                        "file": s.file,
+                        "name": s.name,
+                        "kind": s.kind,
+                        "scope": s.scope,
+                        "line": s.start_line,
+                        "end_line": s.end_line,
+                        "signature": s.signature,
+                    }
+                    for s in repo_map.symbols
+                ],
+                "text": repo_map.text,
+            }
+            print(json.dumps(doc, ensure_ascii=False, indent=2))
+        else:
+            sys.stdout.write(repo_map.text)
+        return 0
