@@ -16,6 +16,7 @@ from gemmacode.backends.ollama import OllamaBackend
 from gemmacode.config import Settings
 from gemmacode.context.budget import Part
 from gemmacode.context.session import ModelSession
+from gemmacode.errors import ModelNotFoundError
 from gemmacode.gpu.monitor import GpuMonitor
 from gemmacode.tokens import CalibrationStore
 from tests.fakes.gpu import GIB, MIB, FakeClock, ScriptedSource
@@ -129,3 +130,60 @@ def test_silent_truncation_is_caught_and_corrected(
     assert not ollama_server.streams[1].truncated and not retry.truncated
     assert session.last_fit is not None and session.last_fit.shrunk
     assert store.factor("gemma4:e4b") > 0.8
+
+
+def test_pinned_size_sends_before_describing_the_model(
+    ollama_server: FakeOllama, tmp_path: Path
+) -> None:
+    """With num_ctx pinned the first request goes out before /api/show and /api/tags; the
+    model's description arrives before the first Final is handed over, sizes untouched."""
+    settings = Settings()
+    settings.backend.model = "gemma4:e4b"
+    settings.context.num_ctx = 8192
+    backend = OllamaBackend(ollama_server.host)
+    session = ModelSession(backend, settings, calibration=CalibrationStore(tmp_path / "c.json"))
+
+    async def run() -> tuple[Final, Final]:
+        try:
+            await session.prepare()
+            assert session.info is None and session.num_ctx == 8192
+            assert ollama_server.requests == []  # nothing asked of the server yet
+            first = await ask(session, parts("Any bugs?"))
+            return first, await ask(session, parts("And security issues?"))
+        finally:
+            await backend.aclose()
+
+    first, second = asyncio.run(run())
+    paths = [p for _, p, _ in ollama_server.requests]
+    assert paths[0] == "/api/chat"
+    assert paths.count("/api/show") == 1 and paths.count("/api/tags") == 1
+    assert paths.index("/api/show") < paths.index("/api/chat", 1)  # described once, early
+    assert "/api/ps" not in paths  # a pinned size never asks what is loaded
+    assert session.info is not None and session.info.size_bytes > 4 * GIB
+    policy = session.policy
+    assert policy is not None and policy.kv_known  # the described model replaced the name
+    assert [c.after for c in policy.changes] == [8192]  # the pinned choice, kept once
+    assert first.num_ctx == second.num_ctx == 8192
+    assert [b["options"]["num_ctx"] for b in ollama_server.bodies("/api/chat")] == [8192, 8192]
+
+
+def test_pinned_size_reports_a_missing_model_from_the_request(
+    ollama_server: FakeOllama, tmp_path: Path
+) -> None:
+    """Putting off the description loses no diagnosis: a model that is not installed is the
+    same typed error, now raised by the request itself."""
+    settings = Settings()
+    settings.backend.model = "nosuch:1b"
+    settings.context.num_ctx = 4096
+    backend = OllamaBackend(ollama_server.host)
+    session = ModelSession(backend, settings, calibration=CalibrationStore(tmp_path / "c.json"))
+
+    async def run() -> None:
+        try:
+            await ask(session, parts("Any bugs?"))
+        finally:
+            await backend.aclose()
+
+    with pytest.raises(ModelNotFoundError, match="nosuch:1b"):
+        asyncio.run(run())
+    assert [p for _, p, _ in ollama_server.requests] == ["/api/chat"]

@@ -84,24 +84,55 @@ class ModelSession:
         self._inflight = 0
         self._prev_prompt = ""
         self._prev_ctx = 0
+        self._describe_later = False
 
     # --- setup and sizes ------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Describe the model and choose the first context size (idempotent)."""
+        """Describe the model and choose the first context size (idempotent).
+
+        With a pinned ``num_ctx`` nothing about the model decides the first request, so the
+        description (``/api/show`` and ``/api/tags`` on Ollama: two round trips and the
+        client's first use, ~25 ms of every ``review --staged --num-ctx N``) waits until the
+        first answer is in: :meth:`stream` fetches it before it yields that Final. Until
+        then :attr:`info` is None and the policy knows only the model's name.
+        """
         if self.policy is not None:
             return
-        self.info = await self.backend.describe(self.model_name)
+        if self.settings.context.num_ctx:
+            self._install(ModelInfo(name=self.model_name))
+            self._describe_later = True
+        else:
+            self.info = await self.backend.describe(self.model_name)
+            self._install(self.info)
+        await self._choose()
+
+    def _install(self, info: ModelInfo) -> None:
         policy = ContextPolicy(
             self.settings.context,
-            self.info,
+            info,
             keep_alive_s=parse_keep_alive(self.settings.backend.keep_alive),
             clock=self.clock,
         )
+        if self.policy is not None:  # the described model replaces the provisional one
+            policy.changes, policy.current = self.policy.changes, self.policy.current
+            if self.monitor is not None:
+                self.monitor.remove_listener(self.policy.observe)
         self.policy = policy
         if self.monitor is not None:
             self.monitor.add_listener(policy.observe)
-        await self._choose()
+
+    async def _describe_pinned(self) -> None:
+        """The description :meth:`prepare` put off (pinned size): a failure leaves the
+        provisional one, as the request it was not needed for has already been answered."""
+        if not self._describe_later:
+            return
+        self._describe_later = False
+        try:
+            self.info = await self.backend.describe(self.model_name)
+        except BackendError:
+            return
+        self._install(self.info)
 
     @property
     def num_ctx(self) -> int:
@@ -194,6 +225,7 @@ class ModelSession:
             try:
                 async for event in events:
                     if isinstance(event, Final):
+                        await self._describe_pinned()
                         event = self._finish(event, request, raw, shared)
                         if self.policy is not None:
                             fresh = None if self.policy.pinned else await self._loaded()
