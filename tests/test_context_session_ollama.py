@@ -15,7 +15,7 @@ from gemmacode.backends.base import Final
 from gemmacode.backends.ollama import OllamaBackend
 from gemmacode.config import Settings
 from gemmacode.context.budget import Part
-from gemmacode.context.session import ModelSession
+from gemmacode.context.session import PRIMED_FOR_S, ModelSession
 from gemmacode.errors import ModelNotFoundError
 from gemmacode.gpu.monitor import GpuMonitor
 from gemmacode.tokens import CalibrationStore
@@ -187,3 +187,47 @@ def test_pinned_size_reports_a_missing_model_from_the_request(
     with pytest.raises(ModelNotFoundError, match="nosuch:1b"):
         asyncio.run(run())
     assert [p for _, p, _ in ollama_server.requests] == ["/api/chat"]
+
+
+def test_unpinned_first_request_asks_what_is_loaded_once(
+    ollama_server: FakeOllama, tmp_path: Path
+) -> None:
+    """Unpinned, /api/ps is asked alongside the description and that answer sizes the first
+    request too; a request prepared longer ago than PRIMED_FOR_S asks the server again."""
+    clock = FakeClock()
+    source = ScriptedSource([(0, 7900 * MIB)], clock, total=8 * GIB)
+    settings = Settings()
+    settings.backend.model = "gemma4:e4b"
+    backend = OllamaBackend(ollama_server.host)
+
+    def session() -> ModelSession:
+        return ModelSession(
+            backend,
+            settings,
+            monitor=GpuMonitor(source, clock=clock),
+            calibration=CalibrationStore(tmp_path / "c.json"),
+            clock=clock,
+        )
+
+    def before_first_chat() -> list[str]:
+        paths = [p for _, p, _ in ollama_server.requests]
+        ollama_server.requests.clear()
+        return sorted(paths[: paths.index("/api/chat")])
+
+    async def run() -> tuple[list[str], list[str]]:
+        try:
+            quick = session()
+            await quick.prepare()
+            await ask(quick, parts("Any bugs?"))
+            first = before_first_chat()
+            slow = session()
+            await slow.prepare()
+            clock.advance(PRIMED_FOR_S + 0.5)  # e.g. a TUI session idle before its question
+            await ask(slow, parts("Any bugs?"))
+            return first, before_first_chat()
+        finally:
+            await backend.aclose()
+
+    quick_paths, slow_paths = asyncio.run(run())
+    assert quick_paths == ["/api/ps", "/api/show", "/api/tags"]
+    assert slow_paths == ["/api/ps", "/api/ps", "/api/show", "/api/tags"]

@@ -17,6 +17,7 @@ and the calibration store. For each request it
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
@@ -41,6 +42,7 @@ from gemmacode.gpu.monitor import GpuMonitor
 from gemmacode.tokens import CalibrationStore, raw_count
 
 PART_SEPARATOR = "\n\n"
+PRIMED_FOR_S = 1.0  # how long prepare()'s /api/ps answer stands in for asking again
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -85,6 +87,7 @@ class ModelSession:
         self._prev_prompt = ""
         self._prev_ctx = 0
         self._describe_later = False
+        self._primed: tuple[float, list[LoadedModel]] | None = None
 
     # --- setup and sizes ------------------------------------------------------------------
 
@@ -102,10 +105,20 @@ class ModelSession:
         if self.settings.context.num_ctx:
             self._install(ModelInfo(name=self.model_name))
             self._describe_later = True
-        else:
-            self.info = await self.backend.describe(self.model_name)
-            self._install(self.info)
-        await self._choose()
+            await self._choose()
+            return
+        # What the server holds is asked alongside the description, not after it, and
+        # the first request reuses that answer if it is under a second old (see _choose).
+        try:
+            async with asyncio.TaskGroup() as group:  # a failure cancels the other one
+                describing = group.create_task(self.backend.describe(self.model_name))
+                asking = group.create_task(self._loaded())
+        except BaseExceptionGroup as group_error:
+            raise group_error.exceptions[0] from None
+        self.info, loaded = describing.result(), asking.result()
+        self._install(self.info)
+        await self._choose(loaded)
+        self._primed = (self.clock(), loaded)
 
     def _install(self, info: ModelInfo) -> None:
         policy = ContextPolicy(
@@ -159,10 +172,21 @@ class ModelSession:
         except BackendError:
             return []
 
-    async def _choose(self) -> int:
+    async def _choose(self, loaded: list[LoadedModel] | None = None) -> int:
+        """Choose the next size; the server's loaded models come from ``/api/ps``, or once
+        from :meth:`prepare`'s answer when it is fresh (a review packs for a few tens of
+        milliseconds between the two: asking again would only delay its first request)."""
         assert self.policy is not None
         reading = self.monitor.latest() if self.monitor is not None else None
-        loaded = [] if self.policy.pinned else await self._loaded()
+        primed, self._primed = self._primed, None
+        if self.policy.pinned:
+            loaded = []
+        elif loaded is not None:
+            pass
+        elif primed is not None and self.clock() - primed[0] < PRIMED_FOR_S:
+            loaded = primed[1]
+        else:
+            loaded = await self._loaded()
         return self.policy.choose(reading, loaded, busy=self._inflight > 0)
 
     # --- requests -------------------------------------------------------------------------
