@@ -149,19 +149,27 @@ def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
     """
     warm = Prewarm()
 
+    def tokenizer() -> None:
+        from gemmacode.tokens import raw_count
+
+        raw_count("warm")
+
     def load() -> None:
         try:
             from gemmacode.backends.clientlib import import_httpx, import_ollama
 
+            # With a pinned size the client is first needed for the request itself, after
+            # the packing that needs the tokenizer: load that first. Unpinned, the model's
+            # description (the client) comes before any packing.
+            if settings.context.num_ctx:
+                tokenizer()
             if not client:
                 pass
             elif settings.backend.kind == "ollama":
                 import_ollama()
             elif settings.backend.kind == "openai":
                 import_httpx()
-            from gemmacode.tokens import raw_count
-
-            raw_count("warm")
+            tokenizer()
         except Exception:  # the real import later reports any problem
             return
 
