@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 POOL_MIN_FILES = 48  # fewer stale source files than this parse in-process
 POOL_MIN_BYTES = 512 * 1024
+STORE_BYTES = 1024 * 1024  # new parse results committed in groups of about this size
 RACY_WINDOW_NS = 2_000_000_000  # mtimes this close to the scan are re-hashed next time
 CONTENT_SKIPS = frozenset({"binary", "generated", "minified"})
 
@@ -122,16 +123,28 @@ def _refresh(
         rows = db.file_rows()
         stale = _reuse(listing.candidates, rows, records, skipped)
         new_parses: dict[tuple[str, str], ParseRow] = {}
+        pending: list[ParseRow] = []
+        pending_bytes = 0
 
-        def store(parsed: list[ParseRow]) -> None:
+        def store(parsed: list[ParseRow], flush: bool = False) -> None:
+            """Keep new results; commit them (content-addressed: safe before the file rows)
+            a few MiB at a time while the workers parse, since each commit costs the main
+            process time the workers could use."""
+            nonlocal pending_bytes
             for row in parsed:
                 new_parses[(row.digest, row.language)] = row
-            db.add_parses(parsed)  # content-addressed: safe to commit before the file rows
+                pending_bytes += len(row.blob)
+            pending.extend(parsed)
+            if pending and (flush or pending_bytes >= STORE_BYTES):
+                db.add_parses(pending)
+                pending.clear()
+                pending_bytes = 0
 
         if stale:
             _read_stale(
                 stale, db, settings, records, skipped, upserts, scan_ns, progress, stats, store
             )
+            store([], flush=True)
         stored = len(new_parses)
         blobs = _attach_parses(root, db, records, new_parses, skipped, upserts, stats)
         late = list(new_parses.values())[stored:]  # parsed again in _attach_parses
@@ -268,9 +281,8 @@ def _read_stale(
             source.sort(key=lambda c: -c.size)
             languages = {files_mod.language_of(c.path) for c in source}
             pool = workers_mod.Pool(workers, max_bytes, known, languages)
-            batch_bytes = max(64 * 1024, min(512 * 1024, source_bytes // (workers * 16)))
             items = [(c.path, c.abspath, c.size) for c in source]
-            for batch in workers_mod.batches(items, batch_bytes):
+            for batch in workers_mod.batches(items, workers):
                 pool.submit(batch)
             in_source = {c.path for c in source}
             rest = [c for c in stale if c.path not in in_source]

@@ -152,7 +152,7 @@ def _parser(language: str) -> Any:
 
 
 class _Def:
-    __slots__ = ("start", "end", "name", "kind", "node", "receiver", "pattern")
+    __slots__ = ("start", "end", "name", "kind", "node", "receiver", "pattern", "prefix")
 
     def __init__(
         self, start: int, end: int, name: str, kind: str, node: Any, receiver: str, pattern: int
@@ -164,6 +164,7 @@ class _Def:
         self.node = node
         self.receiver = receiver
         self.pattern = pattern
+        self.prefix: str | None = None  # scope path for nested definitions; None: empty
 
 
 def parse_tags(data: bytes, language: str) -> ParseResult:
@@ -182,9 +183,9 @@ def parse_tags(data: bytes, language: str) -> ParseResult:
     refs: dict[int, int] = {}  # name start -> end; a dict since two patterns may share a node
     for pattern, caps in QueryCursor(query).matches(root):
         role, capture, kind = roles[pattern]
-        if role == "ref":
-            sb, eb = caps[capture][0].byte_range
-            refs[sb] = eb
+        if role == "ref":  # most matches: keep this branch short
+            node = caps[capture][0]
+            refs[node.start_byte] = node.end_byte
             continue
         names = caps.get("name")
         if not role or not names:
@@ -202,15 +203,19 @@ def parse_tags(data: bytes, language: str) -> ParseResult:
         name = data[sb : name_node.end_byte].decode("utf-8", "replace")
         defs[sb] = _Def(node.start_byte, node.end_byte, name, kind, node, receiver, pattern)
     symbols = _nest(list(defs.values()), data, language in LIFT_SIGNATURE)
-    starts = sorted(sb for sb in refs if sb not in defs)
+    if defs:
+        for sb in defs.keys() & refs.keys():
+            del refs[sb]
+    starts = sorted(refs)
     ref_names = _names(data, [data[sb : refs[sb]] for sb in starts])
     ref_lines: list[int] = []
+    append = ref_lines.append
     count = data.count
     pos, line = 0, 1  # counting newlines between sorted offsets beats node.start_point
     for sb in starts:
         line += count(b"\n", pos, sb)
         pos = sb
-        ref_lines.append(line)
+        append(line)
     return ParseResult(symbols, ref_names, ref_lines, root.has_error)
 
 
@@ -249,11 +254,14 @@ def _nest(defs: list[_Def], data: bytes, lift: bool) -> list[SymbolTuple]:
             kind = "method"
         elif kind == "method" and not in_class and not d.receiver and parent is None:
             kind = "function"  # a Ruby def at the top of a file
-        # A C typedef around a struct names the same thing: not a scope of its own.
-        path = [p.name for p in stack if p.kind != "type"]
+        # A C typedef around a struct names the same thing: not a scope of its own. Each
+        # stacked definition keeps the path it gives the ones inside, built once.
+        pre = parent.prefix if parent is not None else None
+        outer = pre
         if d.receiver:
-            path.append(d.receiver)
-        path.append(d.name)
+            outer = d.receiver if outer is None else f"{outer}.{d.receiver}"
+        scope = d.name if outer is None else f"{outer}.{d.name}"
+        d.prefix = pre if d.kind == "type" else (d.name if pre is None else f"{pre}.{d.name}")
         stack.append(d)
         if d.kind == "scope":
             continue
@@ -266,7 +274,7 @@ def _nest(defs: list[_Def], data: bytes, lift: bool) -> list[SymbolTuple]:
             (
                 d.name,
                 kind,
-                ".".join(path),
+                scope,
                 line,
                 end_line,
                 _signature(d.node, data, lift),

@@ -158,16 +158,38 @@ class Pool:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def batches(items: list[tuple[str, str, int]], batch_bytes: int) -> Iterator[list[tuple[str, str]]]:
-    """(path, abspath) batches of about ``batch_bytes`` by the files' sizes."""
+FILE_COST = 512  # a file's fixed cost (open, parser run, cursor, transfer) in bytes' worth
+
+
+def batches(
+    items: list[tuple[str, str, int]],
+    workers: int,
+    *,
+    min_bytes: int = 16 * 1024,
+    max_bytes: int = 512 * 1024,
+) -> Iterator[list[tuple[str, str]]]:
+    """(path, abspath) batches of ``items`` (path, abspath, size; largest first) that shrink
+    with the work left: each is about an eighth of one worker's share of what remains,
+    between ``min_bytes`` and ``max_bytes``. Early batches are few and large (cheap to hand
+    out); the last ones are small, so the workers finish together and the final result the
+    main process waits for, and then stores, is short."""
+    left = sum(nbytes + FILE_COST for _path, _abspath, nbytes in items)
+    share = workers * 8
+
+    def target() -> int:
+        return max(min_bytes, min(max_bytes, left // share))
+
+    goal = target()
     batch: list[tuple[str, str]] = []
     size = 0
     for path, abspath, nbytes in items:
         batch.append((path, abspath))
-        size += nbytes
-        if size >= batch_bytes:
+        size += nbytes + FILE_COST
+        if size >= goal:
             yield batch
+            left -= size
             batch, size = [], 0
+            goal = target()
     if batch:
         yield batch
 
