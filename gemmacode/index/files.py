@@ -18,7 +18,7 @@ import os
 import re
 import stat
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import translate
 from pathlib import Path
@@ -192,22 +192,36 @@ def detect_language(path: str, data: bytes) -> str:
     return language
 
 
-def git_paths(root: Path) -> list[str] | None:
-    """Tracked and not-ignored untracked paths under ``root``; None outside a work tree."""
-    try:
-        out = subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-            cwd=root,
-            capture_output=True,
-            check=False,
-        )
-    except OSError:  # git not installed
-        return None
-    if out.returncode != 0:
-        return None
+def git_paths(root: Path, while_git: Callable[[], None] | None = None) -> list[str] | None:
+    """Tracked and not-ignored untracked paths under ``root``; None outside a work tree.
+
+    ``while_git`` runs once while git lists (git's output goes to a temporary file, so it
+    never waits on this process): work that does not need the listing overlaps it.
+    """
+    import tempfile
+
+    with tempfile.TemporaryFile() as out:
+        try:
+            proc = subprocess.Popen(
+                ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+                cwd=root,
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:  # git not installed
+            if while_git is not None:
+                while_git()
+            return None
+        with proc:
+            if while_git is not None:
+                while_git()
+        if proc.returncode != 0:
+            return None
+        out.seek(0)
+        stdout = out.read()
     paths: list[str] = []
     seen: set[str] = set()
-    for raw in out.stdout.split(b"\0"):
+    for raw in stdout.split(b"\0"):
         if not raw:
             continue
         path = os.fsdecode(raw)
@@ -264,16 +278,18 @@ def list_files(
     max_file_bytes: int,
     exclude: Sequence[str] = (),
     ignore_dirs: Sequence[str] = (),
+    while_listing: Callable[[], None] | None = None,
 ) -> Listing:
     """Candidates and skipped files under ``root`` (an absolute, resolved folder).
 
     ``ignore_dirs`` are root-relative folders to leave out silently (the index cache, when a
-    user puts it inside the work tree).
+    user puts it inside the work tree). ``while_listing`` runs exactly once, while git lists
+    the files when it can (see :func:`git_paths`), else before the folders are walked.
     """
     excludes = Excludes(exclude)
     listing = Listing()
     root_real = os.path.realpath(root)
-    paths = git_paths(root)
+    paths = git_paths(root, while_listing)
     listing.from_git = paths is not None
     if paths is None:
         paths = walk_paths(root, excludes, listing, root_real)

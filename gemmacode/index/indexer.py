@@ -10,6 +10,7 @@ asks for symbols, so a warm refresh that nobody queries never builds them.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import sqlite3
@@ -110,17 +111,34 @@ def _refresh(
     ignore = []
     if folder.is_relative_to(root):
         ignore.append(folder.relative_to(root).as_posix())
-    listing = files_mod.list_files(
-        root, max_file_bytes=settings.max_file_bytes, exclude=settings.exclude, ignore_dirs=ignore
-    )
-    stats = IndexStats(from_git=listing.from_git, cache_path=str(folder / cache_mod.DB_NAME))
-    skipped = list(listing.skipped)
     records: dict[str, FileRecord] = {}
     upserts: list[FileRow] = []
-    with IndexCache(folder, fingerprint()) as db:
-        if rebuild:
-            db.clear()
-        rows = db.file_rows()
+    with contextlib.ExitStack() as stack:
+        opened: list[tuple[IndexCache, dict[str, FileRow]]] = []
+
+        def open_cache() -> None:
+            """Open the cache while git lists the files (it needs no listing); a cache with
+            no files means a cold index, so also import what starting workers takes."""
+            db = stack.enter_context(IndexCache(folder, fingerprint()))
+            if rebuild:
+                db.clear()
+            rows = db.file_rows()
+            if not rows:
+                workers_mod.preload()
+            opened.append((db, rows))
+
+        listing = files_mod.list_files(
+            root,
+            max_file_bytes=settings.max_file_bytes,
+            exclude=settings.exclude,
+            ignore_dirs=ignore,
+            while_listing=open_cache,
+        )
+        if not opened:  # a stand-in listing that ignored the callback
+            open_cache()
+        db, rows = opened[0]
+        stats = IndexStats(from_git=listing.from_git, cache_path=str(folder / cache_mod.DB_NAME))
+        skipped = list(listing.skipped)
         stale = _reuse(listing.candidates, rows, records, skipped)
         new_parses: dict[tuple[str, str], ParseRow] = {}
         pending: list[ParseRow] = []
