@@ -156,7 +156,7 @@ def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
 
     def load() -> None:
         try:
-            from gemmacode.backends.clientlib import import_httpx, import_ollama
+            from gemmacode.backends.clientlib import import_httpx, import_ollama, prime_async_io
 
             # With a pinned size the client is first needed for the request itself, after
             # the packing that needs the tokenizer: load that first. Unpinned, the model's
@@ -167,8 +167,10 @@ def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
                 pass
             elif settings.backend.kind == "ollama":
                 import_ollama()
+                prime_async_io()
             elif settings.backend.kind == "openai":
                 import_httpx()
+                prime_async_io()
             tokenizer()
         except Exception:  # the real import later reports any problem
             return
