@@ -109,13 +109,16 @@ class ModelSession:
             return
         # What the server holds is asked alongside the description, not after it, and
         # the first request reuses that answer if it is under a second old (see _choose).
-        try:
-            async with asyncio.TaskGroup() as group:  # a failure cancels the other one
-                describing = group.create_task(self.backend.describe(self.model_name))
-                asking = group.create_task(self._loaded())
-        except BaseExceptionGroup as group_error:
-            raise group_error.exceptions[0] from None
-        self.info, loaded = describing.result(), asking.result()
+        # Both run to the end (the ps call never raises a BackendError), so a failed
+        # description cuts no request off mid-answer.
+        described, loaded = await asyncio.gather(
+            self.backend.describe(self.model_name), self._loaded(), return_exceptions=True
+        )
+        if isinstance(described, BaseException):
+            raise described
+        if isinstance(loaded, BaseException):
+            raise loaded
+        self.info = described
         self._install(self.info)
         await self._choose(loaded)
         self._primed = (self.clock(), loaded)
@@ -237,11 +240,7 @@ class ModelSession:
         request = self.build_request(fitted, budget, json_schema)
         self.last_request = request
         prompt = "\x00".join(f"{m.role}\x01{m.content}" for m in request.messages)
-        raw = sum(raw_count(m.content) for m in request.messages)
-        shared = 0
-        if self._prev_prompt and self._prev_ctx == budget.num_ctx:
-            common = _common_prefix(prompt, self._prev_prompt)
-            shared = raw_count(prompt[:common].replace("\x00", "").replace("\x01", ""))
+        prev = self._prev_prompt if self._prev_ctx == budget.num_ctx else ""
         self._prev_prompt, self._prev_ctx = prompt, budget.num_ctx
         self._inflight += 1
         try:
@@ -250,6 +249,14 @@ class ModelSession:
                 async for event in events:
                     if isinstance(event, Final):
                         await self._describe_pinned()
+                        # counted only now: the request does not wait for these counts
+                        raw = sum(raw_count(m.content) for m in request.messages)
+                        shared = 0
+                        if prev:
+                            common = _common_prefix(prompt, prev)
+                            shared = raw_count(
+                                prompt[:common].replace("\x00", "").replace("\x01", "")
+                            )
                         event = self._finish(event, request, raw, shared)
                         if self.policy is not None:
                             fresh = None if self.policy.pinned else await self._loaded()
