@@ -161,17 +161,14 @@ def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
             # With a pinned size the client is first needed for the request itself, after
             # the packing that needs the tokenizer: load that first. Unpinned, the model's
             # description (the client) comes before any packing.
-            if settings.context.num_ctx:
+            pinned = bool(settings.context.num_ctx)
+            if pinned:
                 tokenizer()
-            if not client:
-                pass
-            elif settings.backend.kind == "ollama":
-                import_ollama()
+            if client and settings.backend.kind in ("ollama", "openai"):
+                import_ollama() if settings.backend.kind == "ollama" else import_httpx()
                 prime_async_io()
-            elif settings.backend.kind == "openai":
-                import_httpx()
-                prime_async_io()
-            tokenizer()
+            if not pinned:
+                tokenizer()
         except Exception:  # the real import later reports any problem
             return
 
