@@ -13,10 +13,10 @@ FIRST_REQUEST = """
 import asyncio, sys
 from tests.fakes.ollama_server import FakeOllama
 from gemmacode.backends.base import ChatOptions, ChatRequest, Final, Message
-from gemmacode.backends.clientlib import import_ollama, prime_async_io
+from gemmacode.backends.clientlib import import_httpx, prime_async_io
 from gemmacode.backends.ollama import OllamaBackend
 
-import_ollama()
+import_httpx()
 if sys.argv[1] == "primed":
     prime_async_io()
 

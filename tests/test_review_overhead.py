@@ -94,8 +94,8 @@ def test_https_servers_keep_the_clients_redirect_handling() -> None:
         plain, secure = OllamaBackend("http://127.0.0.1:1"), OllamaBackend("https://a.test")
         try:
             return (
-                plain._get_client()._client.follow_redirects,
-                secure._get_client()._client.follow_redirects,
+                plain._get_client().http.follow_redirects,
+                secure._get_client().http.follow_redirects,
             )
         finally:
             await plain.aclose()

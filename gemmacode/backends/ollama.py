@@ -1,4 +1,4 @@
-"""The Ollama backend: the official ``ollama.AsyncClient`` on the native ``/api/chat``.
+"""The Ollama backend, on the native ``/api/chat``.
 
 Every chat sends ``num_ctx`` explicitly (the server's default depends on its version and
 VRAM, and a prompt longer than it is cut silently), the sampling options, ``keep_alive``,
@@ -7,14 +7,19 @@ VRAM, and a prompt longer than it is cut silently), the sampling options, ``keep
 ``num_ctx``. Server errors become the typed errors in :mod:`gemmacode.errors`, each one line
 naming the host and the fix (see :mod:`gemmacode.backends.ollama_errors`).
 
-``ollama`` and ``httpx`` are imported when the first request is made, not at import time, so
-``gemmacode --help`` stays fast.
+Chat, ``/api/show``, ``/api/tags`` and ``/api/ps`` go through
+:class:`~gemmacode.backends.ollama_wire.OllamaWire`, the same requests as the official
+``ollama`` client makes but without importing it (its pydantic models cost a third of a
+review's start-up budget); model downloads use the official ``ollama.AsyncClient``. httpx and
+``ollama`` are imported when first needed, not at import time, so ``gemmacode --help`` stays
+fast.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import urllib.parse
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -42,6 +47,8 @@ from gemmacode.errors import (
 
 if TYPE_CHECKING:
     import ollama
+
+    from gemmacode.backends.ollama_wire import OllamaWire
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 _NS = 1e9
@@ -154,16 +161,22 @@ def translate(
     partial: str = "",
     timeout_s: float | None = None,
 ) -> BackendError | None:
-    """The typed, one-line error for an exception from the ``ollama`` client; None if unknown.
+    """The typed, one-line error for an exception from a client; None if unknown.
 
-    The client raises ``ResponseError`` with the HTTP status (-1 for an ``{"error": ...}``
-    line inside a started stream), the builtin ``ConnectionError`` when a plain call cannot
-    connect, and raw ``httpx`` errors from streams (refused connection, timeouts, drops).
+    Both clients (:class:`~gemmacode.backends.ollama_wire.OllamaWire` and the official
+    ``ollama`` one) raise a ``ResponseError`` with the HTTP status (-1 for an
+    ``{"error": ...}`` line inside a started stream); the official one raises the builtin
+    ``ConnectionError`` when a plain call cannot connect, and both let raw ``httpx`` errors
+    through (refused connection, timeouts, drops).
     """
     import httpx
-    from ollama import ResponseError
 
-    if isinstance(exc, ResponseError):
+    from gemmacode.backends.ollama_wire import ResponseError
+
+    official = sys.modules.get("ollama")  # never imported just to classify an error
+    if isinstance(exc, ResponseError) or (
+        official is not None and isinstance(exc, official.ResponseError)
+    ):
         return _from_response(
             exc, host=host, model=model, what=what, num_ctx=num_ctx, partial=partial
         )
@@ -265,18 +278,25 @@ def _from_response(
     )
 
 
-def _final_from(chunk: Any, num_ctx: int) -> Final:
-    def secs(value: int | None) -> float:
-        return (value or 0) / _NS
+def _int(value: Any) -> int | None:
+    """A count or duration from the wire; None when absent or not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value)
+
+
+def _final_from(chunk: dict[str, Any], num_ctx: int) -> Final:
+    def secs(key: str) -> float:
+        return (_int(chunk.get(key)) or 0) / _NS
 
     return Final(
-        done_reason=chunk.done_reason or "stop",
-        prompt_tokens=chunk.prompt_eval_count,
-        completion_tokens=chunk.eval_count,
-        load_s=secs(chunk.load_duration),
-        prompt_s=secs(chunk.prompt_eval_duration),
-        eval_s=secs(chunk.eval_duration),
-        total_s=secs(chunk.total_duration),
+        done_reason=str(chunk.get("done_reason") or "stop"),
+        prompt_tokens=_int(chunk.get("prompt_eval_count")),
+        completion_tokens=_int(chunk.get("eval_count")),
+        load_s=secs("load_duration"),
+        prompt_s=secs("prompt_eval_duration"),
+        eval_s=secs("eval_duration"),
+        total_s=secs("total_duration"),
         num_ctx=num_ctx,
     )
 
@@ -285,6 +305,16 @@ def _iso(value: datetime | str | None) -> str:
     if value is None:
         return ""
     return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _details(entry: dict[str, Any]) -> dict[str, Any]:
+    details = entry.get("details")
+    return details if isinstance(details, dict) else {}
+
+
+def _models(listing: dict[str, Any]) -> list[dict[str, Any]]:
+    models = listing.get("models")
+    return [m for m in models if isinstance(m, dict)] if isinstance(models, list) else []
 
 
 class OllamaBackend:
@@ -301,10 +331,11 @@ class OllamaBackend:
         self.host_setting = host or os.environ.get("OLLAMA_HOST") or None
         self.host = display_host(self.host_setting)
         self.timeout_s = timeout_s
-        self._client: ollama.AsyncClient | None = None
+        self._client: OllamaWire | None = None
+        self._official: ollama.AsyncClient | None = None
 
-    def _get_client(self) -> ollama.AsyncClient:
-        """The ``ollama.AsyncClient``, made on first use.
+    def _client_options(self) -> dict[str, Any]:
+        """httpx settings for either client.
 
         For a plain ``http://`` server (the usual local Ollama) no TLS is involved, so the
         client gets no verifying TLS context: building one loads the CA bundle, ~30 ms of
@@ -312,40 +343,54 @@ class OllamaBackend:
         can never end up on an unverified TLS server (Ollama itself never redirects).
         ``https://`` servers keep full verification and the client's redirect handling.
         """
+        from gemmacode.backends.clientlib import import_httpx
+
+        httpx = import_httpx()
+        options: dict[str, Any] = {"timeout": None}
+        if self.timeout_s is not None:
+            options["timeout"] = httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 30.0))
+        if self.host.startswith("http://"):
+            options.update(verify=False, follow_redirects=False)
+        return options
+
+    def _get_client(self) -> OllamaWire:
+        """The client for chat, show, tags and ps, made on first use."""
         if self._client is None:
+            from gemmacode.backends.ollama_wire import OllamaWire
+
+            self._client = OllamaWire(self.host, **self._client_options())
+        return self._client
+
+    def _get_official(self) -> ollama.AsyncClient:
+        """The official ``ollama.AsyncClient`` (for pulls), made on first use."""
+        if self._official is None:
             from gemmacode.backends.clientlib import import_ollama
 
-            import_ollama()  # first: it leaves out httpx's command-line client
-            import httpx
-            import ollama
-
-            timeout = None
-            if self.timeout_s is not None:
-                timeout = httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 30.0))
-            plain: dict[str, Any] = {}
-            if self.host.startswith("http://"):
-                plain = {"verify": False, "follow_redirects": False}
-            self._client = ollama.AsyncClient(host=self.host, timeout=timeout, **plain)
-        return self._client
+            ollama = import_ollama()  # first: it leaves out httpx's command-line client
+            self._official = ollama.AsyncClient(host=self.host, **self._client_options())
+        return self._official
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[Event]:
         """Stream the answer; closing this iterator or cancelling its task closes the stream."""
+        if not request.model.strip():
+            raise BackendError(
+                "invalid request: the model name is empty",
+                "set a model name with --model or backend.model",
+            )
         client = self._get_client()
         num_ctx = request.options.num_ctx
         received: list[str] = []
         final: Final | None = None
         try:
-            stream = cast(
-                AsyncGenerator[Any, None],
-                await client.chat(**chat_payload(request), stream=True),
-            )
+            stream = cast(AsyncGenerator[dict[str, Any], None], client.chat(chat_payload(request)))
             try:
                 async for chunk in stream:
-                    text = chunk.message.content
-                    if text:
+                    message = chunk.get("message")
+                    text = message.get("content") if isinstance(message, dict) else None
+                    if isinstance(text, str) and text:
                         received.append(text)
                         yield Delta(text)
-                    if chunk.done:
+                    if chunk.get("done"):
                         final = _final_from(chunk, num_ctx)
             finally:
                 await stream.aclose()
@@ -382,17 +427,17 @@ class OllamaBackend:
 
     async def list_models(self) -> list[ModelInfo]:
         """Installed models (``/api/tags``) with their size on disk."""
-        resp = await self._call("list models", "", self._get_client().list())
+        listing = await self._call("list models", "", self._get_client().tags())
         out: list[ModelInfo] = []
-        for m in resp.models:
-            d = m.details
+        for m in _models(listing):
+            d = _details(m)
             out.append(
                 ModelInfo(
-                    name=m.model or "",
-                    family=(d.family or "") if d else "",
-                    parameter_size=(d.parameter_size or "") if d else "",
-                    quantization=(d.quantization_level or "") if d else "",
-                    size_bytes=int(m.size or 0),
+                    name=str(m.get("model") or ""),
+                    family=str(d.get("family") or ""),
+                    parameter_size=str(d.get("parameter_size") or ""),
+                    quantization=str(d.get("quantization_level") or ""),
+                    size_bytes=_int(m.get("size")) or 0,
                 )
             )
         return out
@@ -405,18 +450,19 @@ class OllamaBackend:
         client = self._get_client()
         show, tags = await asyncio.gather(
             self._call("describe", model, client.show(model)),
-            self._call("list models", model, client.list()),
+            self._call("list models", model, client.tags()),
         )
-        info: dict[str, Any] = dict(show.modelinfo or {})
+        raw_info = show.get("model_info")
+        info: dict[str, Any] = dict(raw_info) if isinstance(raw_info, dict) else {}
         arch = info.get("general.architecture")
         ctx = info.get(f"{arch}.context_length") if isinstance(arch, str) else None
-        details = show.details
-        size = next((int(m.size or 0) for m in tags.models if m.model == model), 0)
+        details = _details(show)
+        size = next((_int(m.get("size")) or 0 for m in _models(tags) if m.get("model") == model), 0)
         return ModelInfo(
             name=model,
-            family=(details.family or "") if details else "",
-            parameter_size=(details.parameter_size or "") if details else "",
-            quantization=(details.quantization_level or "") if details else "",
+            family=str(details.get("family") or ""),
+            parameter_size=str(details.get("parameter_size") or ""),
+            quantization=str(details.get("quantization_level") or ""),
             context_length=int(ctx) if isinstance(ctx, int) else 0,
             size_bytes=size,
             kv=_kv_arch(info),
@@ -425,16 +471,16 @@ class OllamaBackend:
 
     async def ps(self) -> list[LoadedModel]:
         """What the server holds in memory now (``/api/ps``); ``spilled`` flags CPU offload."""
-        resp = await self._call("list loaded models", "", self._get_client().ps())
+        listing = await self._call("list loaded models", "", self._get_client().ps())
         return [
             LoadedModel(
-                name=m.model or m.name or "",
-                size_bytes=int(m.size or 0),
-                vram_bytes=int(m.size_vram or 0),
-                context_length=int(m.context_length or 0),
-                expires_at=_iso(m.expires_at),
+                name=str(m.get("model") or m.get("name") or ""),
+                size_bytes=_int(m.get("size")) or 0,
+                vram_bytes=_int(m.get("size_vram")) or 0,
+                context_length=_int(m.get("context_length")) or 0,
+                expires_at=_iso(m.get("expires_at")),
             )
-            for m in resp.models
+            for m in _models(listing)
         ]
 
     async def loaded(self) -> list[LoadedModel]:
@@ -444,7 +490,7 @@ class OllamaBackend:
         """Ask the server to download ``model``, yielding its progress records."""
         try:
             stream = cast(
-                AsyncGenerator[Any, None], await self._get_client().pull(model, stream=True)
+                AsyncGenerator[Any, None], await self._get_official().pull(model, stream=True)
             )
             try:
                 async for p in stream:
@@ -469,9 +515,14 @@ class OllamaBackend:
         return None
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()  # type: ignore[no-untyped-call]  # untyped in ollama 0.6
+        client, self._client = self._client, None
+        official, self._official = self._official, None
+        try:
+            if client is not None:
+                await client.aclose()
+        finally:
+            if official is not None:
+                await official.close()  # type: ignore[no-untyped-call]  # untyped in ollama 0.6
 
 
 def _kv_arch(model_info: dict[str, Any]) -> KvArch | None:

@@ -135,10 +135,10 @@ def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
     """Load the backend's client library and the tokenizer in a background thread.
 
     A review spends its first few hundred milliseconds on git and tree-sitter work that needs
-    neither; the two loads (``ollama`` with pydantic and httpx, tiktoken's BPE tables) take
-    another ~0.3 s. Python holds one lock while it runs Python code, so the overlap is with
-    what waits outside it: git subprocesses, the model server's answers. Later imports of the
-    same modules simply wait for this thread through Python's per-module import locks.
+    neither; the two loads (httpx with anyio, tiktoken's BPE tables) take another ~0.15 s.
+    Python holds one lock while it runs Python code, so the overlap is with what waits
+    outside it: git subprocesses, the model server's answers. Later imports of the same
+    modules simply wait for this thread through Python's per-module import locks.
     ``client=False`` loads only the tokenizer (planning with a pinned num_ctx never talks to
     a server).
 
@@ -156,7 +156,7 @@ def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
 
     def load() -> None:
         try:
-            from gemmacode.backends.clientlib import import_httpx, import_ollama, prime_async_io
+            from gemmacode.backends.clientlib import import_httpx, prime_async_io
 
             # With a pinned size the client is first needed for the request itself, after
             # the packing that needs the tokenizer: load that first. Unpinned, the model's
@@ -165,7 +165,7 @@ def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
             if pinned:
                 tokenizer()
             if client and settings.backend.kind in ("ollama", "openai"):
-                import_ollama() if settings.backend.kind == "ollama" else import_httpx()
+                import_httpx()  # both speak HTTP through httpx (see backends.ollama_wire)
                 prime_async_io()
             if not pinned:
                 tokenizer()
