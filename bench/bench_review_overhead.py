@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench.corpus import django_repo  # noqa: E402
 from tests.fakes.ollama_server import FakeOllama  # noqa: E402
 
-RUNS = 9
+RUNS = 15
 TARGET_LINES = 300
 GEMMACODE = [sys.executable, "-m", "gemmacode"]
 TOKENIZER = "from gemmacode.tokens import raw_count; raw_count('x')"
