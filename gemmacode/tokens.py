@@ -36,6 +36,7 @@ RIDGE = 0.01  # pull towards the single factor, in units of squared relative err
 
 _encoding_lock = threading.Lock()
 _encoding: Any = None
+_helper: Any = None  # a running gemmacode.tokens_helper.TokenizerHelper, see use_helper()
 
 
 def _get_encoding() -> Any:
@@ -106,10 +107,36 @@ def _load_encoding() -> Any:
     )
 
 
+def loaded() -> bool:
+    """Whether this process has the encoding's tables already."""
+    return _encoding is not None
+
+
+def use_helper(helper: Any) -> None:
+    """Count through ``helper`` (a :class:`gemmacode.tokens_helper.TokenizerHelper`) from now
+    on, instead of loading the tables here; None goes back to counting in-process. Whenever
+    the helper cannot answer, counting falls back to this process."""
+    global _helper
+    _helper = helper
+
+
+def _from_helper(text: str, features: bool) -> Any:
+    helper = _helper
+    if helper is None:
+        return None
+    result = helper.features(text) if features else helper.count(text)
+    if result is None:
+        use_helper(None)
+    return result
+
+
 def raw_count(text: str) -> int:
     """Uncalibrated tiktoken count of ``text`` (special tokens are treated as plain text)."""
     if not text:
         return 0
+    remote = _from_helper(text, False)
+    if remote is not None:
+        return int(remote)
     return len(_get_encoding().encode_ordinary(text))
 
 
@@ -125,6 +152,9 @@ def sparse_features(text: str) -> dict[int, int]:
     """The non-zero entries of :func:`features` (position -> count)."""
     if not text:
         return {}
+    remote = _from_helper(text, True)
+    if remote is not None:
+        return dict(remote)
     enc = _get_encoding()
     return token_classes.counts(enc.encode_ordinary(text), enc.decode_single_token_bytes)
 

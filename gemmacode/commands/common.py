@@ -13,6 +13,7 @@ from gemmacode.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from gemmacode.gpu.monitor import GpuMonitor
+    from gemmacode.tokens_helper import TokenizerHelper
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -95,6 +96,7 @@ class Prewarm:
         self._monitor: GpuMonitor | None = None
         self._error: BaseException | None = None
         self._taken = False
+        self._helper: TokenizerHelper | None = None  # counting tokens, see tokens_helper
 
     def _start_monitor(self, settings: Settings) -> None:
         def make() -> None:
@@ -122,8 +124,27 @@ class Prewarm:
         assert self._monitor is not None
         return self._monitor
 
+    def _start_helper(self) -> None:
+        """Count tokens in a helper process unless this process has the tables already."""
+        from gemmacode import tokens
+
+        if tokens.loaded():
+            return
+        from gemmacode.tokens_helper import TokenizerHelper
+
+        self._helper = TokenizerHelper.start()
+        if self._helper is not None:
+            tokens.use_helper(self._helper)
+
     def close(self) -> None:
-        """Close a monitor made in the background that nobody took."""
+        """Close a monitor made in the background that nobody took, and stop the tokenizer
+        helper (counting goes back in-process)."""
+        if self._helper is not None:
+            from gemmacode import tokens
+
+            tokens.use_helper(None)
+            self._helper.close()
+            self._helper = None
         if self._thread is not None and not self._taken:
             self._thread.join()
             self._taken = True
@@ -132,15 +153,18 @@ class Prewarm:
 
 
 def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
-    """Load the backend's client library and the tokenizer in a background thread.
+    """Start the tokenizer helper process and load the backend's client library in a
+    background thread.
 
     A review spends its first few hundred milliseconds on git and tree-sitter work that needs
-    neither; the two loads (httpx with anyio, tiktoken's BPE tables) take another ~0.15 s.
-    Python holds one lock while it runs Python code, so the overlap is with what waits
-    outside it: git subprocesses, the model server's answers. Later imports of the same
-    modules simply wait for this thread through Python's per-module import locks.
-    ``client=False`` loads only the tokenizer (planning with a pinned num_ctx never talks to
-    a server).
+    neither; the two loads (httpx with anyio, tiktoken's BPE tables) take another ~0.2 s.
+    Python holds one lock while it runs Python code, so a thread overlaps only with what
+    waits outside it (git subprocesses, the model server's answers), and building the BPE
+    tables holds that lock throughout: so the tables are built in a helper process on another
+    core (:mod:`gemmacode.tokens_helper`), and counting goes through it; when no helper can
+    run, the thread loads them here. Later imports of the same modules simply wait for the
+    thread through Python's per-module import locks. ``client=False`` skips the client
+    library (planning with a pinned num_ctx never talks to a server).
 
     When the context size is not pinned, the GPU monitor is made in a second thread too:
     NVML's set-up (``nvmlInit`` opens the driver) runs in C through ctypes without that
@@ -148,8 +172,11 @@ def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
     :meth:`Prewarm.close` when done.
     """
     warm = Prewarm()
+    warm._start_helper()
 
     def tokenizer() -> None:
+        if warm._helper is not None:
+            return  # the helper loads the tables
         from gemmacode.tokens import raw_count
 
         raw_count("warm")

@@ -1,0 +1,168 @@
+"""The tokenizer helper process counts exactly as this process does, falls back when it is
+gone, and a review counted through it plans exactly what an in-process count plans."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gemmacode import tokens
+from gemmacode.commands.common import prewarm
+from gemmacode.config import load_settings
+from gemmacode.tokens_helper import COUNT, FEATURES, TokenizerHelper, serve
+from tests.conftest import git
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = [
+    "",
+    "def add(a, b):\n    return a - b\n",
+    "naïve café 東京 \U0001f600 tabs\t\tand   spaces\n\n\n",
+    "<|endoftext|> is plain text here",
+    "x" * 50_000,
+    "lone surrogate \ud800 kept",
+]
+
+
+@pytest.fixture(scope="module")
+def helper() -> Iterator[TokenizerHelper]:
+    started = TokenizerHelper.start()
+    assert started is not None
+    yield started
+    started.close()
+
+
+def test_counts_and_features_are_the_in_process_ones(helper: TokenizerHelper) -> None:
+    for text in SAMPLES:
+        assert helper.count(text) == tokens.raw_count(text), text[:20]
+        assert helper.features(text) == tokens.sparse_features(text), text[:20]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_counts_the_same(helper: TokenizerHelper, text: str) -> None:
+    assert helper.count(text) == tokens.raw_count(text)
+
+
+def test_counting_goes_through_the_helper_and_falls_back_when_it_dies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    helper = TokenizerHelper.start()
+    assert helper is not None
+    asked: list[str] = []
+    real_count = helper.count
+
+    def count(text: str) -> int | None:
+        asked.append(text)
+        return real_count(text)
+
+    monkeypatch.setattr(helper, "count", count)
+    monkeypatch.setattr(tokens, "_helper", None)
+    tokens.use_helper(helper)
+    try:
+        expected = len(tokens._get_encoding().encode_ordinary("hello world"))
+        assert tokens.raw_count("hello world") == expected
+        assert asked == ["hello world"]
+        assert helper._proc is not None
+        helper._proc.kill()
+        helper._proc.wait()
+        assert tokens.raw_count("hello world") == expected  # counted here instead
+        assert tokens._helper is None and not helper.alive
+        assert helper.count("again") is None  # never tried again
+    finally:
+        tokens.use_helper(None)
+        helper.close()
+
+
+def _request(kind: bytes, text: str) -> bytes:
+    data = text.encode("utf-8", "surrogatepass")
+    return struct.pack("<cI", kind, len(data)) + data
+
+
+def test_serve_answers_until_end_of_file_or_a_bad_request() -> None:
+    answers = io.BytesIO()
+    serve(io.BytesIO(_request(COUNT, "a b c") + _request(FEATURES, "x")), answers)
+    out = answers.getvalue()
+    assert struct.unpack("<I", out[:4])[0] == tokens.raw_count("a b c")
+    (n,) = struct.unpack("<I", out[4:8])
+    pairs = struct.unpack(f"<{2 * n}I", out[8:])
+    assert dict(zip(pairs[::2], pairs[1::2], strict=True)) == tokens.sparse_features("x")
+    answers = io.BytesIO()
+    serve(io.BytesIO(_request(b"?", "x") + _request(COUNT, "never read")), answers)
+    assert answers.getvalue() == b""  # unknown kind: it stops, the caller falls back
+    answers = io.BytesIO()
+    serve(io.BytesIO(_request(COUNT, "cut short")[:-3]), answers)
+    assert answers.getvalue() == b""
+
+
+def test_prewarm_starts_a_helper_only_without_the_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_ = load_settings(None, {}, {"context.num_ctx": 8192})
+    monkeypatch.setattr(tokens, "_helper", None)
+    monkeypatch.setattr(tokens, "_encoding", None)
+    warm = prewarm(settings_, client=False)
+    helper = warm._helper
+    try:
+        assert helper is not None and tokens._helper is helper
+        assert helper.count("one two") == 2
+    finally:
+        warm.close()
+    assert tokens._helper is None and not helper.alive
+    monkeypatch.undo()
+    tokens.raw_count("load the tables here")
+    warm = prewarm(settings_, client=False)
+    try:
+        assert warm._helper is None and tokens._helper is None
+    finally:
+        warm.close()
+
+
+PLAN = """
+import sys
+from gemmacode import tokens
+from gemmacode.cli import main
+if sys.argv[1] == "in-process":
+    tokens.raw_count("load the tables in this process first")
+code = main(["review", "--staged", "--explain-context", "--json", "--num-ctx", "4096"])
+print("\\nLOADED-HERE", tokens.loaded(), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_a_review_plans_the_same_through_the_helper(git_repo: Path, tmp_path: Path) -> None:
+    src = ROOT / "gemmacode" / "review" / "packing.py"
+    (git_repo / "packing.py").write_text(src.read_text())
+    git(git_repo, "add", "packing.py")
+    git(git_repo, "commit", "-qm", "base")
+    text = src.read_text().replace("def ", "def renamed_", 3)
+    (git_repo / "packing.py").write_text(text + "\n\ndef extra(x):\n    return x + 1\n")
+    git(git_repo, "add", "packing.py")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "GEMMACODE_CACHE_DIR": str(tmp_path / "cache"),
+        "GEMMACODE_CONFIG_DIR": str(tmp_path / "config"),
+    }
+    runs = {}
+    for mode in ("helper", "in-process"):
+        out = subprocess.run(
+            [sys.executable, "-c", PLAN, mode],
+            cwd=git_repo,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert out.returncode == 0, out.stderr
+        runs[mode] = (json.loads(out.stdout), out.stderr.strip().splitlines()[-1])
+    assert runs["helper"][1] == "LOADED-HERE False"  # every count went to the helper
+    assert runs["in-process"][1] == "LOADED-HERE True"
+    assert runs["helper"][0] == runs["in-process"][0]
+    assert runs["helper"][0]["requests"], "something was planned"
