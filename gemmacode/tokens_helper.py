@@ -12,10 +12,12 @@ If the helper cannot start, dies or answers nonsense, :class:`TokenizerHelper` s
 returning None and the caller counts in-process instead; a helper whose parent goes away
 reads end-of-file and exits.
 
-Protocol, all integers unsigned 32-bit little-endian: a request is one kind byte (``c`` for a
-count, ``f`` for the token-class features), the length of the UTF-8 text (surrogates passed
-through), the text; the answer to ``c`` is the count, to ``f`` the number of pairs and then
-each (position, count).
+Protocol, all integers unsigned 32-bit little-endian: once its tables are built the helper
+writes :data:`HELLO` (so anything else that reached its standard output first, say from a
+``sitecustomize``, is caught rather than read as a count); then a request is one kind byte
+(``c`` for a count, ``f`` for the token-class features), the length of the UTF-8 text
+(surrogates passed through), the text; the answer to ``c`` is the count, to ``f`` the number
+of pairs and then each (position, count).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import IO
 _U32 = struct.Struct("<I")
 _HEAD = struct.Struct("<cI")
 COUNT, FEATURES = b"c", b"f"
+HELLO = b"gemmacode-tokens-1\n"
 
 
 class TokenizerHelper:
@@ -38,6 +41,7 @@ class TokenizerHelper:
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self._proc: subprocess.Popen[bytes] | None = proc
         self._lock = threading.Lock()
+        self._greeted = False
 
     @classmethod
     def start(cls) -> TokenizerHelper | None:
@@ -64,6 +68,10 @@ class TokenizerHelper:
         proc = self._proc
         if proc is None or proc.stdin is None or proc.stdout is None:
             return None
+        if not self._greeted:
+            if proc.stdout.read(len(HELLO)) != HELLO:
+                raise ValueError("the tokenizer helper did not greet")
+            self._greeted = True
         data = text.encode("utf-8", "surrogatepass")
         proc.stdin.write(_HEAD.pack(kind, len(data)) + data)
         proc.stdin.flush()
@@ -129,6 +137,8 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     from gemmacode.tokens import raw_count, sparse_features
 
     raw_count("warm")
+    answers.write(HELLO)
+    answers.flush()
     while True:
         head = requests.read(_HEAD.size)
         if len(head) != _HEAD.size:
@@ -149,5 +159,15 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         answers.flush()
 
 
+def main() -> None:
+    """Serve on standard input and output; whatever else prints goes to standard error."""
+    import os
+
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    with answers:
+        serve(sys.stdin.buffer, answers)
+
+
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from gemmacode import tokens
 from gemmacode.commands.common import prewarm
 from gemmacode.config import load_settings
-from gemmacode.tokens_helper import COUNT, FEATURES, TokenizerHelper, serve
+from gemmacode.tokens_helper import COUNT, FEATURES, HELLO, TokenizerHelper, serve
 from tests.conftest import git
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,17 +91,18 @@ def _request(kind: bytes, text: str) -> bytes:
 def test_serve_answers_until_end_of_file_or_a_bad_request() -> None:
     answers = io.BytesIO()
     serve(io.BytesIO(_request(COUNT, "a b c") + _request(FEATURES, "x")), answers)
-    out = answers.getvalue()
+    greeting, out = answers.getvalue()[: len(HELLO)], answers.getvalue()[len(HELLO) :]
+    assert greeting == HELLO
     assert struct.unpack("<I", out[:4])[0] == tokens.raw_count("a b c")
     (n,) = struct.unpack("<I", out[4:8])
     pairs = struct.unpack(f"<{2 * n}I", out[8:])
     assert dict(zip(pairs[::2], pairs[1::2], strict=True)) == tokens.sparse_features("x")
     answers = io.BytesIO()
     serve(io.BytesIO(_request(b"?", "x") + _request(COUNT, "never read")), answers)
-    assert answers.getvalue() == b""  # unknown kind: it stops, the caller falls back
+    assert answers.getvalue() == HELLO  # unknown kind: it stops, the caller falls back
     answers = io.BytesIO()
     serve(io.BytesIO(_request(COUNT, "cut short")[:-3]), answers)
-    assert answers.getvalue() == b""
+    assert answers.getvalue() == HELLO
 
 
 def test_prewarm_starts_a_helper_only_without_the_tables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,3 +168,54 @@ def test_a_review_plans_the_same_through_the_helper(git_repo: Path, tmp_path: Pa
     assert runs["in-process"][1] == "LOADED-HERE True"
     assert runs["helper"][0] == runs["in-process"][0]
     assert runs["helper"][0]["requests"], "something was planned"
+
+
+def _helper_with(site_hook: str, tmp_path: Path) -> TokenizerHelper:
+    (tmp_path / "sitecustomize.py").write_text(site_hook)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gemmacode.tokens_helper"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    return TokenizerHelper(proc)
+
+
+@pytest.mark.parametrize("noisy", [False, True])
+def test_output_before_the_greeting_is_caught_not_read_as_counts(
+    tmp_path: Path, noisy: bool
+) -> None:
+    helper = _helper_with("print('hello from a site hook')\n" if noisy else "\n", tmp_path)
+    try:
+        expected = None if noisy else tokens.raw_count("a few words")
+        assert helper.count("a few words") == expected
+        assert helper.alive is not noisy
+    finally:
+        helper.close()
+
+
+def test_prints_after_start_go_to_standard_error_not_to_the_protocol(tmp_path: Path) -> None:
+    code = (
+        "import sys, runpy\n"
+        "import gemmacode.tokens as t\n"
+        "real = t.raw_count\n"
+        "def noisy(text):\n"
+        "    print('noise on stdout')\n"
+        "    return real(text)\n"
+        "t.raw_count = noisy\n"
+        "runpy.run_module('gemmacode.tokens_helper', run_name='__main__')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    helper = TokenizerHelper(proc)
+    try:
+        assert helper.count("one two three") == tokens.raw_count("one two three")
+    finally:
+        helper.close()
