@@ -13,11 +13,16 @@ baselines measured in the same run: a bare interpreter, ``git diff --cached``,
 imports of httpx and of the official ``ollama`` client (which the review no longer loads).
 Target: at most 0.5 s.
 
-Run: /tmp/venv/bin/python bench/bench_review_overhead.py
+With ``--against REV`` it then times the default command of this tree and of a checkout of
+REV (a temporary git worktree) in alternating runs on the same clone and server, and prints
+both medians and their ratio: a before/after measured side by side, not across a noisy day.
+
+Run: /tmp/venv/bin/python bench/bench_review_overhead.py [--against REV] [--runs N]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -73,7 +78,61 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - t0
 
 
+def against(rev: str, runs: int, clone: Path, tmp: Path, env: dict[str, str]) -> None:
+    """Alternate the default review of this tree and of ``rev``; print medians and ratio."""
+    arrivals: list[float] = []
+
+    def answer(body: dict[str, Any]) -> str:
+        arrivals.append(time.perf_counter())
+        return '{"findings": []}'
+
+    other = tmp / "against"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(other), rev],
+        check=True,
+        capture_output=True,
+    )
+    server = FakeOllama(answer=answer, load_s=0.0).start()
+    try:
+        host = server.host
+        trees = {"this tree": ROOT, rev: other}
+        envs = {
+            name: {**env, "PYTHONPATH": str(root), "PYTHONPYCACHEPREFIX": str(tmp / f"pyc{i}")}
+            for i, (name, root) in enumerate(trees.items())
+        }
+        review = GEMMACODE + ["review", "--staged", "--host", host]
+        for name in trees:
+            for _ in range(2):  # bytecode, caches
+                subprocess.run(review, cwd=clone, env=envs[name], capture_output=True)
+        times: dict[str, list[float]] = {name: [] for name in trees}
+        for i in range(runs):
+            for name in list(trees)[:: 1 if i % 2 == 0 else -1]:
+                before = len(arrivals)
+                t0 = time.perf_counter()
+                subprocess.run(review, cwd=clone, env=envs[name], capture_output=True)
+                if len(arrivals) == before:
+                    raise SystemExit(f"{name}: no request arrived")
+                times[name].append(arrivals[before] - t0)
+        print(f"\nalternating runs, {runs} each, default review --staged, spawn -> request:")
+        for name, values in times.items():
+            q = statistics.quantiles(values, n=4)
+            median = statistics.median(values)
+            print(f"{name:<20} median {median:.3f} s  p25 {q[0]:.3f}  p75 {q[2]:.3f}")
+        ratio = statistics.median(times["this tree"]) / statistics.median(times[rev])
+        print(f"this tree / {rev}: {ratio:.2f}x")
+    finally:
+        server.stop()
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(other)],
+            capture_output=True,
+        )
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", metavar="REV", help="also compare with this git revision")
+    parser.add_argument("--runs", type=int, default=RUNS, help=f"runs per row (default {RUNS})")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         clone, lines, nfiles = staged_clone(tmp)
@@ -122,7 +181,7 @@ def main() -> None:
                 "bytecode compiled once (PYTHONPYCACHEPREFIX), as an installed package has it; "
                 "one warm-up review"
             )
-            for _ in range(RUNS):
+            for _ in range(args.runs):
                 rows.setdefault("python -c pass", []).append(
                     timed([sys.executable, "-c", "pass"], clone, env)
                 )
@@ -171,6 +230,8 @@ def main() -> None:
             f"review overhead above a bare interpreter: {over - base:.3f} s; "
             f"target: spawn -> request <= 0.5 s ({'met' if over <= 0.5 else 'NOT met'})"
         )
+        if args.against:
+            against(args.against, args.runs, clone, tmp, env)
 
 
 if __name__ == "__main__":
