@@ -14,7 +14,8 @@ CORE_PACKAGES = ("index", "backends", "context", "gpu", "review", "commands")
 
 
 def _core_modules() -> list[str]:
-    mods = ["gemmacode.cli", "gemmacode.config", "gemmacode.tokens", "gemmacode.errors"]
+    top = Path(gemmacode.__file__).parent
+    mods = [f"gemmacode.{m.name}" for m in pkgutil.iter_modules([str(top)]) if not m.ispkg]
     for pkg in CORE_PACKAGES:
         path = Path(gemmacode.__file__).parent / pkg
         mods.append(f"gemmacode.{pkg}")
@@ -25,6 +26,7 @@ def _core_modules() -> list[str]:
 def test_core_modules_exist() -> None:
     mods = _core_modules()
     assert "gemmacode.index.languages" in mods
+    assert {"gemmacode.cli", "gemmacode.tokens", "gemmacode.tokens_helper"} <= set(mods)
     assert "gemmacode.backends.base" in mods
 
 
