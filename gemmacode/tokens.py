@@ -91,6 +91,7 @@ def _load_encoding() -> Any:
         tmp = ""
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
+            _remove_stale_temporaries(cache.parent)
             fd, tmp = tempfile.mkstemp(prefix=".enc-", dir=cache.parent)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(marshal.dumps(spec))
@@ -128,6 +129,20 @@ def _from_helper(text: str, features: bool) -> Any:
     if result is None:
         use_helper(None)
     return result
+
+
+def _remove_stale_temporaries(folder: Path, max_age_s: float = 600.0) -> None:
+    """Delete copies of the tables that a killed process left half-written (a tokenizer
+    helper is killed when its command finished without counting)."""
+    import time
+
+    now = time.time()
+    for leftover in folder.glob(".enc-*"):
+        try:
+            if now - leftover.stat().st_mtime > max_age_s:
+                leftover.unlink()
+        except OSError:
+            pass
 
 
 def raw_count(text: str) -> int:

@@ -114,20 +114,20 @@ class TokenizerHelper:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        # Killed, not asked to finish: it holds nothing worth saving (a helper still building
+        # its tables may leave a temporary file, which the next one clears), and neither its
+        # tables nor its interpreter are worth the ~0.1 s of tearing them down.
+        proc.kill()
         for pipe in (proc.stdin, proc.stdout):
             try:
                 if pipe is not None:
                     pipe.close()
             except OSError:
                 pass
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        proc.wait()
 
     def close(self) -> None:
-        """End the helper (it exits on end-of-file)."""
+        """End the helper at once, whatever it is doing."""
         with self._lock:
             self._stop()
 
@@ -160,13 +160,20 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
 
 
 def main() -> None:
-    """Serve on standard input and output; whatever else prints goes to standard error."""
+    """Serve on standard input and output; whatever else prints goes to standard error.
+
+    At end-of-file (its command died without killing it) the process ends at once
+    (``os._exit``): tearing down the interpreter and its tables takes ~0.1 s for nothing.
+    """
     import os
 
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    with answers:
+    try:
         serve(sys.stdin.buffer, answers)
+        answers.flush()
+    finally:
+        os._exit(0)
 
 
 if __name__ == "__main__":

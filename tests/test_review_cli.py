@@ -195,3 +195,23 @@ def test_symbol_and_folder_targets_explained(
     doc = json.loads(capsys.readouterr().out)
     (req,) = doc["requests"]
     assert req["files"] == {"pkg/a.py": [[1, 2]], "pkg/b.py": [[1, 5]]}
+
+
+def test_map_ask_and_file_reviews_share_the_repositorys_map_cache(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gemmacode.commands.common import map_cache_dir
+    from gemmacode.config import load_settings, user_cache_dir
+    from gemmacode.index import repomap
+
+    # in-process rankings of an identical repository (other tests) would skip the disk
+    monkeypatch.setattr(repomap, "_graphs", type(repomap._graphs)())
+    monkeypatch.setattr(repomap, "_ranks", type(repomap._ranks)())
+    folder = map_cache_dir(repo, load_settings(repo))
+    assert main(["ask", "what does total do?", "--explain-context", "--num-ctx", "4096"]) == 0
+    after_ask = sorted(p.name for p in folder.iterdir())
+    assert any(name.startswith("graph-") for name in after_ask)
+    assert not list(user_cache_dir().glob("graph-*")), "nothing in the shared cache root"
+    assert main(["review", "app.py", "--explain-context", "--num-ctx", "4096"]) == 0
+    assert "Repository outline:" in capsys.readouterr().out
+    assert len(list(folder.glob("graph-*"))) == 1  # the review found the graph ask built

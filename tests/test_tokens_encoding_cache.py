@@ -3,6 +3,8 @@ must only cost a re-parse, never a wrong count or a crash."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import tiktoken
@@ -40,3 +42,17 @@ def test_unwritable_cache_folder_still_counts() -> None:
     enc = tokens._load_encoding()
     assert enc.encode_ordinary("hello world") == [15339, 1917]
     assert blocker.read_text() == "not a folder"
+
+
+def test_half_written_copies_left_by_a_killed_process_are_cleared() -> None:
+    folder = user_cache_dir() / "tiktoken"
+    folder.mkdir(parents=True, exist_ok=True)
+    stale, fresh = folder / ".enc-killed", folder / ".enc-being-written"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    tokens._load_encoding()  # no copy yet: parses and writes one
+    assert not stale.exists()
+    assert fresh.exists()  # another process may be writing it right now
+    assert len(_cache_files()) == 1

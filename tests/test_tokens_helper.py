@@ -219,3 +219,70 @@ def test_prints_after_start_go_to_standard_error_not_to_the_protocol(tmp_path: P
         assert helper.count("one two three") == tokens.raw_count("one two three")
     finally:
         helper.close()
+
+
+@pytest.mark.parametrize("used", [False, True])
+def test_closing_kills_the_helper_rather_than_waiting_for_it(used: bool) -> None:
+    helper = TokenizerHelper.start()
+    assert helper is not None and helper._proc is not None
+    proc = helper._proc
+    if used:
+        assert helper.count("a few words") == tokens.raw_count("a few words")
+    helper.close()  # unused: straight away, while it is still building its tables
+    assert proc.returncode is not None and proc.returncode < 0  # killed by a signal
+    assert not helper.alive and helper.count("more") is None
+
+
+def test_a_helper_whose_command_died_exits_on_end_of_file() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gemmacode.tokens_helper"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.read(len(HELLO)) == HELLO
+    out, _ = proc.communicate(_request(COUNT, "one two"), timeout=30)
+    assert proc.returncode == 0 and struct.unpack("<I", out)[0] == 2
+
+
+MAP = """
+import sys
+from gemmacode import tokens
+from gemmacode.cli import main
+if sys.argv[1] == "in-process":
+    tokens.raw_count("load the tables in this process first")
+code = main(["map", "--tokens", "300", "--json"])
+print("\\nLOADED-HERE", tokens.loaded(), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_the_map_is_fitted_the_same_through_the_helper(git_repo: Path, tmp_path: Path) -> None:
+    for name in ("packing.py", "sections.py", "targets.py"):
+        src = ROOT / "gemmacode" / "review" / name
+        (git_repo / name).write_text(src.read_text())
+    git(git_repo, "add", "-A")
+    runs = {}
+    for mode in ("helper", "in-process"):
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "PYTHONPATH": str(ROOT),
+            "GEMMACODE_CACHE_DIR": str(tmp_path / f"cache-{mode}"),  # nothing cached
+            "GEMMACODE_CONFIG_DIR": str(tmp_path / "config"),
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", MAP, mode],
+            cwd=git_repo,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert out.returncode == 0, out.stderr
+        runs[mode] = (json.loads(out.stdout), out.stderr.strip().splitlines()[-1])
+    assert runs["helper"][1] == "LOADED-HERE False"
+    assert runs["in-process"][1] == "LOADED-HERE True"
+    assert runs["helper"][0] == runs["in-process"][0]
+    assert 270 <= runs["helper"][0]["tokens"] <= 300

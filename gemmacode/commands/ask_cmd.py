@@ -10,7 +10,13 @@ import json
 import sys
 from pathlib import Path
 
-from gemmacode.commands.common import add_model_flags, settings_for
+from gemmacode.commands.common import (
+    add_model_flags,
+    map_cache_dir,
+    settings_for,
+    start_tokenizer_helper,
+    stop_tokenizer_helper,
+)
 from gemmacode.errors import UsageError
 
 HELP = "ask a question about the code"
@@ -35,7 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args))
+    helper = start_tokenizer_helper()  # the tables are built while the index opens
+    try:
+        return asyncio.run(_run(args))
+    finally:
+        stop_tokenizer_helper(helper)
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -45,7 +55,6 @@ async def _run(args: argparse.Namespace) -> int:
         make_session,
         open_index_quietly,
     )
-    from gemmacode.config import user_cache_dir
     from gemmacode.review.engine import Request
     from gemmacode.review.packing import Unit
     from gemmacode.review.plan import explain_requests
@@ -84,7 +93,7 @@ async def _run(args: argparse.Namespace) -> int:
             focus=focus,
             map_tokens=settings.map.tokens,
             chunk_tokens=settings.chunks.tokens,
-            map_builder=partial(build_map, cache_dir=user_cache_dir()),
+            map_builder=partial(build_map, cache_dir=map_cache_dir(index.root, settings)),
         )
         if args.explain_context:
             ranges: dict[str, list[tuple[int, int]]] = {}

@@ -124,32 +124,50 @@ class Prewarm:
         assert self._monitor is not None
         return self._monitor
 
-    def _start_helper(self) -> None:
-        """Count tokens in a helper process unless this process has the tables already."""
-        from gemmacode import tokens
-
-        if tokens.loaded():
-            return
-        from gemmacode.tokens_helper import TokenizerHelper
-
-        self._helper = TokenizerHelper.start()
-        if self._helper is not None:
-            tokens.use_helper(self._helper)
-
     def close(self) -> None:
         """Close a monitor made in the background that nobody took, and stop the tokenizer
         helper (counting goes back in-process)."""
-        if self._helper is not None:
-            from gemmacode import tokens
-
-            tokens.use_helper(None)
-            self._helper.close()
-            self._helper = None
+        stop_tokenizer_helper(self._helper)
+        self._helper = None
         if self._thread is not None and not self._taken:
             self._thread.join()
             self._taken = True
             if self._monitor is not None:
                 self._monitor.close()
+
+
+def start_tokenizer_helper() -> TokenizerHelper | None:
+    """Count tokens in a helper process from now on (:mod:`gemmacode.tokens_helper`: the
+    tables are built on another core while this process works), unless this process has the
+    tables already or no helper can start. Stop it with :func:`stop_tokenizer_helper`."""
+    from gemmacode import tokens
+
+    if tokens.loaded():
+        return None
+    from gemmacode.tokens_helper import TokenizerHelper
+
+    helper = TokenizerHelper.start()
+    if helper is not None:
+        tokens.use_helper(helper)
+    return helper
+
+
+def stop_tokenizer_helper(helper: TokenizerHelper | None) -> None:
+    """Stop a helper from :func:`start_tokenizer_helper`; counting goes back in-process."""
+    if helper is None:
+        return
+    from gemmacode import tokens
+
+    tokens.use_helper(None)
+    helper.close()
+
+
+def map_cache_dir(root: Path, settings: Settings) -> Path:
+    """The repository's folder for repo-map graphs, rankings and maps (shared by ``map``,
+    ``ask`` and ``review``)."""
+    from gemmacode.index.cache import default_cache_dir
+
+    return default_cache_dir(root, settings.index) / "repomap"
 
 
 def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
@@ -172,7 +190,7 @@ def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
     :meth:`Prewarm.close` when done.
     """
     warm = Prewarm()
-    warm._start_helper()
+    warm._helper = start_tokenizer_helper()
 
     def tokenizer() -> None:
         if warm._helper is not None:

@@ -18,7 +18,14 @@ import json
 import sys
 from pathlib import Path
 
-from gemmacode.commands.common import add_root_flag, settings_for
+from gemmacode.commands.common import (
+    add_root_flag,
+    map_cache_dir,
+    settings_for,
+    start_tokenizer_helper,
+    stop_tokenizer_helper,
+)
+from gemmacode.config import Settings
 from gemmacode.errors import UsageError
 
 HELP = "print a ranked outline of the repository"
@@ -65,17 +72,25 @@ def _focus_paths(root: Path, given: list[str], indexed: set[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-
-    from gemmacode.context.calibration import default_store
-    from gemmacode.index.cache import default_cache_dir
-    from gemmacode.index.indexer import open_index
-    from gemmacode.index.repomap import build_map
-    from gemmacode.index.workers import gc_paused
-
     root, settings = settings_for(args)
     tokens = settings.map.tokens if args.tokens is None else args.tokens
     if tokens < MIN_TOKENS:
         raise UsageError(f"--tokens {tokens} is too small", f"use at least {MIN_TOKENS}")
+    # Fitting the map needs the tokenizer unless the finished map is cached: its tables are
+    # built in a helper process while the index is opened and the graph ranked.
+    helper = start_tokenizer_helper()
+    try:
+        return _run(args, root, settings, tokens)
+    finally:
+        stop_tokenizer_helper(helper)
+
+
+def _run(args: argparse.Namespace, root: Path, settings: Settings, tokens: int) -> int:
+    from gemmacode.context.calibration import default_store
+    from gemmacode.index.indexer import open_index
+    from gemmacode.index.repomap import build_map
+    from gemmacode.index.workers import gc_paused
+
     # The decoded index lives to the end and holds no cycles: the cyclic collector would only
     # walk it again and again (restored afterwards for in-process callers such as tests).
     with gc_paused():
@@ -88,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             tokens,
             focus=focus,
             question=args.question,
-            cache_dir=default_cache_dir(index.root, settings.index) / "repomap",
+            cache_dir=map_cache_dir(index.root, settings),
         )
         if args.json:
             doc = {

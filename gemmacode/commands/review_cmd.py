@@ -184,12 +184,15 @@ async def close_session(handles: Any) -> None:
 def _map_text(index: Any, session: Session, settings: Settings, focus: list[str]) -> str:
     if index is None:
         return ""
+    from gemmacode.commands.common import map_cache_dir
     from gemmacode.index.repomap import build_map
 
     tokens = min(settings.map.tokens, session.budget().prompt_tokens // 6)
     if tokens < 64:
         return ""
-    return "Repository outline:\n" + build_map(index, session.counter, tokens, focus=focus).text
+    cache = map_cache_dir(index.root, settings)
+    outline = build_map(index, session.counter, tokens, focus=focus, cache_dir=cache)
+    return "Repository outline:\n" + outline.text
 
 
 def explain_text(doc: dict[str, Any], how: str) -> str:
