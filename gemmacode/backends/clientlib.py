@@ -14,7 +14,6 @@ and the request path): the second caller waits for the first one's import to fin
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from types import ModuleType
@@ -38,15 +37,8 @@ def import_httpx() -> ModuleType:
 
 
 def import_ollama() -> ModuleType:
-    """The official ``ollama`` client package (and httpx, as :func:`import_httpx` loads it).
-
-    The client's wire types are pydantic models, and pydantic looks for plugins (observability
-    hooks) by scanning the entry points of every installed distribution while the first model
-    class is built: ~15-30 ms, more the more packages are installed. gemmacode has no use for
-    them, so unless the user set ``PYDANTIC_DISABLE_PLUGINS`` themselves, it is set to
-    ``__all__`` (pydantic's documented switch) for this process.
-    """
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    """The official ``ollama`` client package (and httpx, as :func:`import_httpx` loads it);
+    only model downloads use it, so its start-up cost no longer matters."""
     import_httpx()
     import ollama
 

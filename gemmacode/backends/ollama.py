@@ -23,7 +23,6 @@ import sys
 import urllib.parse
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from gemmacode.backends.base import (
@@ -301,12 +300,6 @@ def _final_from(chunk: dict[str, Any], num_ctx: int) -> Final:
     )
 
 
-def _iso(value: datetime | str | None) -> str:
-    if value is None:
-        return ""
-    return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
 def _details(entry: dict[str, Any]) -> dict[str, Any]:
     details = entry.get("details")
     return details if isinstance(details, dict) else {}
@@ -478,7 +471,7 @@ class OllamaBackend:
                 size_bytes=_int(m.get("size")) or 0,
                 vram_bytes=_int(m.get("size_vram")) or 0,
                 context_length=_int(m.get("context_length")) or 0,
-                expires_at=_iso(m.get("expires_at")),
+                expires_at=str(m.get("expires_at") or ""),
             )
             for m in _models(listing)
         ]
