@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from gemmacode.backends.base import Delta, Event, Final
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +64,18 @@ def ollama_server() -> Iterator[Any]:
 
     with FakeOllama() as server:
         yield server
+
+
+async def collect(events: AsyncIterator[Event]) -> tuple[list[str], Final]:
+    """A backend's stream as (the text deltas, its one Final), checking the contract every
+    backend keeps: text first, then exactly one Final, nothing after it."""
+    deltas: list[str] = []
+    finals: list[Final] = []
+    async for ev in events:
+        if isinstance(ev, Delta):
+            assert not finals, "no Delta may follow the Final"
+            deltas.append(ev.text)
+        else:
+            finals.append(ev)
+    assert len(finals) == 1
+    return deltas, finals[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +19,12 @@ from gemmacode.backends.base import (
     ChatOptions,
     ChatRequest,
     Delta,
-    Event,
     Final,
     Message,
 )
 from gemmacode.backends.embedded import EmbeddedBackend, smollm2_path
 from gemmacode.errors import ContextOverflowError, ModelNotFoundError
+from tests.conftest import collect
 from tests.test_ollama_store import add_model
 
 SYSTEM = Message("system", "You are a careful code reviewer. Answer briefly.")
@@ -42,19 +42,6 @@ def ask(question: str, *, num_ctx: int = 2048, num_predict: int = 8, **kw: objec
     stop = kw.pop("stop", ())
     options = ChatOptions(num_ctx=num_ctx, num_predict=num_predict, seed=7, stop=stop)  # type: ignore[arg-type]
     return ChatRequest("smollm2", (SYSTEM, user), options, **kw)  # type: ignore[arg-type]
-
-
-async def collect(it: AsyncIterator[Event]) -> tuple[list[str], Final]:
-    deltas: list[str] = []
-    finals: list[Final] = []
-    async for ev in it:
-        if isinstance(ev, Delta):
-            assert not finals, "no Delta may follow the Final"
-            deltas.append(ev.text)
-        else:
-            finals.append(ev)
-    assert len(finals) == 1
-    return deltas, finals[0]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from gemmacode.backends.base import (
     Backend,
     ChatOptions,
     ChatRequest,
-    Delta,
     Event,
     Final,
     KvArch,
@@ -23,6 +22,7 @@ from gemmacode.backends.base import (
 from gemmacode.backends.ollama import OllamaBackend, chat_payload, display_host
 from gemmacode.context.kvcache import kv_arch_from_gguf
 from gemmacode.tokens import raw_count
+from tests.conftest import collect
 from tests.fakes.ollama_server import DEFAULT_ANSWER, FakeOllama, gemma4_e4b
 
 MODEL = "gemma4:e4b"
@@ -34,27 +34,20 @@ def request(text: str = "Review this.", num_ctx: int = 8192, **kw: Any) -> ChatR
     return ChatRequest(MODEL, tuple(messages), options, **kw)
 
 
-async def collect(it: AsyncIterator[Event]) -> tuple[str, Final]:
-    text, finals = [], []
-    async for ev in it:
-        if isinstance(ev, Delta):
-            assert not finals, "no Delta may follow the Final"
-            text.append(ev.text)
-        else:
-            finals.append(ev)
-    assert len(finals) == 1
-    return "".join(text), finals[0]
-
-
 def chat(server: FakeOllama, *requests: ChatRequest) -> list[tuple[str, Final]]:
     async def go() -> list[tuple[str, Final]]:
         backend = OllamaBackend(server.host, timeout_s=10)
         try:
-            return [await collect(backend.chat(r)) for r in requests]
+            return [await _joined(backend.chat(r)) for r in requests]
         finally:
             await backend.aclose()
 
     return asyncio.run(go())
+
+
+async def _joined(events: AsyncIterator[Event]) -> tuple[str, Final]:
+    deltas, final = await collect(events)
+    return "".join(deltas), final
 
 
 def test_backend_satisfies_the_protocol() -> None:

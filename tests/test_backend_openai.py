@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,7 +21,6 @@ from gemmacode.backends.base import (
     ChatOptions,
     ChatRequest,
     Delta,
-    Event,
     Final,
     Message,
 )
@@ -39,6 +38,7 @@ from gemmacode.errors import (
     ServerUnreachableError,
     StreamInterruptedError,
 )
+from tests.conftest import collect
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI, llama_generator, scripted
 
 SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
@@ -48,19 +48,6 @@ def request(model: str = "smollm2", **kw: Any) -> ChatRequest:
     options = kw.pop("options", ChatOptions(num_ctx=4096, num_predict=64, seed=5))
     messages = (Message("system", "You review code."), Message("user", "x = 1 / 0"))
     return ChatRequest(model, messages, options, **kw)
-
-
-async def collect(it: AsyncIterator[Event]) -> tuple[list[str], Final]:
-    deltas: list[str] = []
-    finals: list[Final] = []
-    async for ev in it:
-        if isinstance(ev, Delta):
-            assert not finals
-            deltas.append(ev.text)
-        else:
-            finals.append(ev)
-    assert len(finals) == 1
-    return deltas, finals[0]
 
 
 def chat(url: str, *requests: ChatRequest, **kw: Any) -> list[tuple[list[str], Final]]:

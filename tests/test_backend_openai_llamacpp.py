@@ -14,15 +14,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from gemmacode.backends.base import ChatOptions, ChatRequest, Delta, Event, Final, Message
+from gemmacode.backends.base import ChatOptions, ChatRequest, Final, Message
 from gemmacode.backends.embedded import smollm2_path
 from gemmacode.backends.openai_compat import AuthenticationError, OpenAIBackend
+from tests.conftest import collect
 
 KEY = "sk-local-test"
 
@@ -71,18 +72,6 @@ def ask(question: str, num_predict: int = 8, **kw: object) -> ChatRequest:
     )
     options = ChatOptions(num_ctx=2048, num_predict=num_predict, seed=11)
     return ChatRequest("smollm2", messages, options, **kw)  # type: ignore[arg-type]
-
-
-async def collect(it: AsyncIterator[Event]) -> tuple[list[str], Final]:
-    deltas: list[str] = []
-    finals: list[Final] = []
-    async for ev in it:
-        if isinstance(ev, Delta):
-            deltas.append(ev.text)
-        else:
-            finals.append(ev)
-    assert len(finals) == 1
-    return deltas, finals[0]
 
 
 def run(url: str, *requests: ChatRequest) -> list[tuple[list[str], Final]]:
