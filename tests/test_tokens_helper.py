@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -126,16 +127,43 @@ def test_prewarm_starts_a_helper_only_without_the_tables(monkeypatch: pytest.Mon
         warm.close()
 
 
-PLAN = """
+BOTH_WAYS = """
 import sys
 from gemmacode import tokens
 from gemmacode.cli import main
 if sys.argv[1] == "in-process":
     tokens.raw_count("load the tables in this process first")
-code = main(["review", "--staged", "--explain-context", "--json", "--num-ctx", "4096"])
+code = main(sys.argv[2:])
 print("\\nLOADED-HERE", tokens.loaded(), file=sys.stderr)
 sys.exit(code)
 """
+
+
+def _both_ways(repo: Path, tmp_path: Path, *argv: str) -> dict[str, Any]:
+    """The JSON a command prints counting through the helper and counting in-process (each
+    with a fresh cache); asserts which process held the tables."""
+    docs = {}
+    for mode in ("helper", "in-process"):
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "PYTHONPATH": str(ROOT),
+            "GEMMACODE_CACHE_DIR": str(tmp_path / f"cache-{mode}"),
+            "GEMMACODE_CONFIG_DIR": str(tmp_path / "config"),
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", BOTH_WAYS, mode, *argv],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert out.returncode == 0, out.stderr
+        loaded = out.stderr.strip().splitlines()[-1]
+        # through the helper, every count went to it; otherwise the tables were loaded here
+        assert loaded == f"LOADED-HERE {mode == 'in-process'}"
+        docs[mode] = json.loads(out.stdout)
+    return docs
 
 
 def test_a_review_plans_the_same_through_the_helper(git_repo: Path, tmp_path: Path) -> None:
@@ -146,28 +174,10 @@ def test_a_review_plans_the_same_through_the_helper(git_repo: Path, tmp_path: Pa
     text = src.read_text().replace("def ", "def renamed_", 3)
     (git_repo / "packing.py").write_text(text + "\n\ndef extra(x):\n    return x + 1\n")
     git(git_repo, "add", "packing.py")
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "PYTHONPATH": str(ROOT),
-        "GEMMACODE_CACHE_DIR": str(tmp_path / "cache"),
-        "GEMMACODE_CONFIG_DIR": str(tmp_path / "config"),
-    }
-    runs = {}
-    for mode in ("helper", "in-process"):
-        out = subprocess.run(
-            [sys.executable, "-c", PLAN, mode],
-            cwd=git_repo,
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        assert out.returncode == 0, out.stderr
-        runs[mode] = (json.loads(out.stdout), out.stderr.strip().splitlines()[-1])
-    assert runs["helper"][1] == "LOADED-HERE False"  # every count went to the helper
-    assert runs["in-process"][1] == "LOADED-HERE True"
-    assert runs["helper"][0] == runs["in-process"][0]
-    assert runs["helper"][0]["requests"], "something was planned"
+    argv = ("review", "--staged", "--explain-context", "--json", "--num-ctx", "4096")
+    docs = _both_ways(git_repo, tmp_path, *argv)
+    assert docs["helper"] == docs["in-process"]
+    assert docs["helper"]["requests"], "something was planned"
 
 
 def _helper_with(site_hook: str, tmp_path: Path) -> TokenizerHelper:
@@ -247,42 +257,11 @@ def test_a_helper_whose_command_died_exits_on_end_of_file() -> None:
     assert proc.returncode == 0 and struct.unpack("<I", out)[0] == 2
 
 
-MAP = """
-import sys
-from gemmacode import tokens
-from gemmacode.cli import main
-if sys.argv[1] == "in-process":
-    tokens.raw_count("load the tables in this process first")
-code = main(["map", "--tokens", "300", "--json"])
-print("\\nLOADED-HERE", tokens.loaded(), file=sys.stderr)
-sys.exit(code)
-"""
-
-
 def test_the_map_is_fitted_the_same_through_the_helper(git_repo: Path, tmp_path: Path) -> None:
     for name in ("packing.py", "sections.py", "targets.py"):
         src = ROOT / "gemmacode" / "review" / name
         (git_repo / name).write_text(src.read_text())
     git(git_repo, "add", "-A")
-    runs = {}
-    for mode in ("helper", "in-process"):
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "PYTHONPATH": str(ROOT),
-            "GEMMACODE_CACHE_DIR": str(tmp_path / f"cache-{mode}"),  # nothing cached
-            "GEMMACODE_CONFIG_DIR": str(tmp_path / "config"),
-        }
-        out = subprocess.run(
-            [sys.executable, "-c", MAP, mode],
-            cwd=git_repo,
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        assert out.returncode == 0, out.stderr
-        runs[mode] = (json.loads(out.stdout), out.stderr.strip().splitlines()[-1])
-    assert runs["helper"][1] == "LOADED-HERE False"
-    assert runs["in-process"][1] == "LOADED-HERE True"
-    assert runs["helper"][0] == runs["in-process"][0]
-    assert 270 <= runs["helper"][0]["tokens"] <= 300
+    docs = _both_ways(git_repo, tmp_path, "map", "--tokens", "300", "--json")
+    assert docs["helper"] == docs["in-process"]
+    assert 270 <= docs["helper"]["tokens"] <= 300
