@@ -132,14 +132,20 @@ def _case(raw: Any, base: Path, where: str) -> Case:
     if not isinstance(cid, str) or not cid or not isinstance(path, str) or not path:
         raise bad("needs a string 'id' and 'path'", 'add "id" and "path" (the file name shown)')
     where = f"{where} ({cid})"
-    if isinstance(raw.get("code"), str):
-        code = raw["code"]
-    elif isinstance(raw.get("source"), str):
+
+    def text(inline: str, from_file: str, what: str) -> str | None:
+        """``raw[inline]``, else the file ``raw[from_file]`` names (relative to the dataset)."""
+        if isinstance(raw.get(inline), str):
+            return str(raw[inline])
+        if not isinstance(raw.get(from_file), str):
+            return None
         try:
-            code = (base / raw["source"]).read_text(encoding="utf-8")
+            return (base / str(raw[from_file])).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
-            raise bad(f"source {raw['source']!r} cannot be read", "check the path") from err
-    else:
+            raise bad(f"{what} {raw[from_file]!r} cannot be read", "check the path") from err
+
+    code = text("code", "source", "source")
+    if code is None:
         raise bad("has neither 'code' nor 'source'", "add the code inline or a source file")
     language = raw.get("language") or language_for(path)
     if language not in LANGUAGES:
@@ -166,14 +172,7 @@ def _case(raw: Any, base: Path, where: str) -> Case:
                 )
         description = str(e.get("description", ""))
         expected.append(Expected(line, end, e["category"], description, tuple(also)))
-    diff = ""
-    if isinstance(raw.get("diff"), str):
-        diff = raw["diff"]
-    elif isinstance(raw.get("diff_source"), str):
-        try:
-            diff = (base / raw["diff_source"]).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise bad(f"diff {raw['diff_source']!r} cannot be read", "check the path") from err
+    diff = text("diff", "diff_source", "diff") or ""
     if diff:
         problem = diff_problem(diff, path, code, expected)
         if problem:
