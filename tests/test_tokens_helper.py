@@ -180,17 +180,21 @@ def test_a_review_plans_the_same_through_the_helper(git_repo: Path, tmp_path: Pa
     assert docs["helper"]["requests"], "something was planned"
 
 
-def _helper_with(site_hook: str, tmp_path: Path) -> TokenizerHelper:
-    (tmp_path / "sitecustomize.py").write_text(site_hook)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    proc = subprocess.Popen(
+def _spawn(**kw: Any) -> subprocess.Popen[bytes]:
+    """``python -m gemmacode.tokens_helper`` with pipes, as TokenizerHelper.start runs it."""
+    return subprocess.Popen(
         [sys.executable, "-m", "gemmacode.tokens_helper"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env=env,
+        **kw,
     )
-    return TokenizerHelper(proc)
+
+
+def _helper_with(site_hook: str, tmp_path: Path) -> TokenizerHelper:
+    (tmp_path / "sitecustomize.py").write_text(site_hook)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    return TokenizerHelper(_spawn(env=env))
 
 
 @pytest.mark.parametrize("noisy", [False, True])
@@ -244,13 +248,7 @@ def test_closing_kills_the_helper_rather_than_waiting_for_it(used: bool) -> None
 
 
 def test_a_helper_whose_command_died_exits_on_end_of_file() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gemmacode.tokens_helper"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
+    proc = _spawn(cwd=ROOT)
     assert proc.stdout is not None
     assert proc.stdout.read(len(HELLO)) == HELLO
     out, _ = proc.communicate(_request(COUNT, "one two"), timeout=30)
