@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gemmacode.backends.base import ChatOptions, ChatRequest, Delta, Message  # noqa: E402
 from gemmacode.backends.ollama import OllamaBackend, chat_payload  # noqa: E402
-from gemmacode.tokens import raw_count  # noqa: E402
+from gemmacode.tokens.encoding import raw_count  # noqa: E402
 from tests.fakes.ollama_server import FakeOllama  # noqa: E402
 
 ANSWER = " ".join(

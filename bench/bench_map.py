@@ -104,10 +104,13 @@ from pathlib import Path
 gc.disable()
 T0 = time.perf_counter()
 from gemmacode.config import load_settings
-from gemmacode.context.calibration import default_store
-from gemmacode.index import graphdoc, mapcache, mapgraph, repomap
+from gemmacode.tokens.calibration import default_store
+from gemmacode.repomap import build as repomap  # noqa: E402
+from gemmacode.repomap import cache as mapcache  # noqa: E402
+from gemmacode.repomap import graph as mapgraph  # noqa: E402
+from gemmacode.repomap import graphdoc  # noqa: E402
 from gemmacode.index.indexer import open_index
-from gemmacode.index.maprender import fit
+from gemmacode.repomap.render import fit
 T1 = time.perf_counter()
 root = Path(sys.argv[1])
 settings = load_settings(root, {}, {})

@@ -30,13 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import django_repo  # noqa: E402
 from gemmacode.backends.base import ChatRequest  # noqa: E402
 from gemmacode.config import IndexSettings, Settings  # noqa: E402
-from gemmacode.context.session import ModelSession  # noqa: E402
+from gemmacode.context.model_session import ModelSession  # noqa: E402
 from gemmacode.index.indexer import open_index  # noqa: E402
 from gemmacode.review.diff import parse_diff  # noqa: E402
 from gemmacode.review.engine import ReviewOptions, plan_requests, review_plan  # noqa: E402
 from gemmacode.review.plan import plan_target  # noqa: E402
 from gemmacode.review.targets import DIFF_ARGS, DiffTarget, git  # noqa: E402
-from gemmacode.tokens import CalibrationStore, raw_count  # noqa: E402
+from gemmacode.tokens.calibration import CalibrationStore  # noqa: E402
+from gemmacode.tokens.encoding import raw_count  # noqa: E402
 from tests.fakes.backend import FakeBackend  # noqa: E402
 
 CONTEXTS = (4096, 8192, 16384)

@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 from gemmacode.config import Settings  # noqa: E402
 from gemmacode.context.budget import Part  # noqa: E402
 from gemmacode.context.kvcache import kv_cache_bytes  # noqa: E402
-from gemmacode.tokens import CalibrationStore, raw_count  # noqa: E402
+from gemmacode.tokens.calibration import CalibrationStore  # noqa: E402
+from gemmacode.tokens.encoding import raw_count  # noqa: E402
 from tests.fakes.gpu import E4B, GIB, MIB, Rig, build_rig  # noqa: E402
 
 DURATION_S = 600

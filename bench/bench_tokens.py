@@ -13,7 +13,7 @@ decide a budget).
 
 Estimators compared on the same held-out chunks: tiktoken alone; one factor (the store's
 moving average, the median ratio, a median per language); and the store's linear model over
-token classes (:mod:`gemmacode.token_classes`), fed the training chunks one at a time through
+token classes (:mod:`gemmacode.tokens.classes`), fed the training chunks one at a time through
 ``CalibrationStore.observe_text`` as real requests would, after its first 10, 30, 60, 120
 observations (in a fixed shuffled order) and after all of them (it replaces the factor from
 10 on). Besides the p95 of the error it prints the share of under-estimates and their p95
@@ -44,7 +44,9 @@ sys.path.insert(0, str(ROOT))
 
 from gemmacode.backends.embedded import EmbeddedBackend  # noqa: E402
 from gemmacode.index.chunker import chunk_text  # noqa: E402
-from gemmacode.tokens import CalibrationStore, TokenCounter, raw_count  # noqa: E402
+from gemmacode.tokens.calibration import CalibrationStore  # noqa: E402
+from gemmacode.tokens.counter import TokenCounter  # noqa: E402
+from gemmacode.tokens.encoding import raw_count  # noqa: E402
 
 SITE = Path(sysconfig.get_paths()["purelib"])
 DJANGO = ROOT / "bench" / "_repos" / "django"

@@ -2,7 +2,31 @@
 
 Every module raises a subclass of :class:`GemmacodeError` for conditions the user can act on
 (no server, unknown model, bad config, not a git repository). The CLI prints ``str(err)`` and
-exits with ``err.exit_code``; anything else is a bug and may show a traceback.
+exits with ``err.exit_code``; anything else is a bug and may show a traceback. All of them
+live here, so a front end (the CLI, the terminal UI, the commit hook) can tell them apart
+without importing the module that raised them::
+
+    GemmacodeError                   message + fix, exit code 2
+    ├── ConfigError                  a bad configuration key, value or file
+    ├── UsageError                   a command line that cannot be done as written
+    ├── NotARepositoryError          git asked for outside a repository
+    ├── IndexBuildError              the repository index could not be built or read
+    ├── DatasetError                 an eval dataset is missing or malformed
+    ├── ContextOverflowError         a prompt cannot be made to fit num_ctx
+    └── BackendError                 the model server
+        ├── ServerUnreachableError   no answer at all
+        ├── ServerBusyError          its request queue is full (HTTP 503)
+        ├── AuthenticationError      the API key was refused (HTTP 401/403)
+        ├── ModelNotFoundError       the model is not installed
+        ├── OutOfMemoryError         the model could not be loaded at that size
+        ├── RequestTimeoutError      accepted, but not finished in time
+        └── StreamInterruptedError   an error after the answer started (keeps ``partial``)
+            ├── StreamOutOfMemoryError   (also an OutOfMemoryError)
+            └── StreamTimeoutError       (also a RequestTimeoutError)
+
+Private exceptions that never reach a user stay beside the code that raises and catches them
+(``ResponseError`` of the Ollama wire client, the lenient JSON reader's ``NotJson``, the
+index cache's ``CorruptCacheError``).
 """
 
 from __future__ import annotations
@@ -36,8 +60,16 @@ class NotARepositoryError(GemmacodeError):
     """A git operation was asked for outside a git repository."""
 
 
-class IndexError_(GemmacodeError):
+class IndexBuildError(GemmacodeError):
     """The repository index could not be built or read."""
+
+
+class DatasetError(GemmacodeError):
+    """An eval dataset is missing, unreadable or malformed."""
+
+
+class ContextOverflowError(GemmacodeError):
+    """A prompt cannot be made to fit the context size even after dropping every optional part."""
 
 
 class BackendError(GemmacodeError):
@@ -46,6 +78,14 @@ class BackendError(GemmacodeError):
 
 class ServerUnreachableError(BackendError):
     """The model server did not answer at all."""
+
+
+class ServerBusyError(BackendError):
+    """The server's request queue is full (HTTP 503)."""
+
+
+class AuthenticationError(BackendError):
+    """The server rejected the request's API key (HTTP 401/403)."""
 
 
 class ModelNotFoundError(BackendError):
@@ -68,5 +108,9 @@ class StreamInterruptedError(BackendError):
         self.partial = partial
 
 
-class ContextOverflowError(GemmacodeError):
-    """A prompt cannot be made to fit the context size even after dropping every optional part."""
+class StreamOutOfMemoryError(StreamInterruptedError, OutOfMemoryError):
+    """The server ran out of memory after the answer had started; ``partial`` keeps the text."""
+
+
+class StreamTimeoutError(StreamInterruptedError, RequestTimeoutError):
+    """The server went quiet in the middle of an answer; ``partial`` keeps the text."""

@@ -9,25 +9,26 @@ from pathlib import Path
 
 import gemmacode
 
-ROOT = Path(__file__).resolve().parent.parent
-CORE_PACKAGES = ("index", "backends", "context", "gpu", "review", "commands")
+ROOT = Path(__file__).resolve().parents[1]
+FRONT_ENDS_WITH_TEXTUAL = ("gemmacode.tui",)  # the only packages allowed to import textual
 
 
 def _core_modules() -> list[str]:
-    top = Path(gemmacode.__file__).parent
-    mods = [f"gemmacode.{m.name}" for m in pkgutil.iter_modules([str(top)]) if not m.ispkg]
-    for pkg in CORE_PACKAGES:
-        path = Path(gemmacode.__file__).parent / pkg
-        mods.append(f"gemmacode.{pkg}")
-        mods += [f"gemmacode.{pkg}.{m.name}" for m in pkgutil.iter_modules([str(path)])]
-    return mods
+    """Every module of the package, sub-packages included, except the terminal UI's."""
+    top = str(Path(gemmacode.__file__).parent)
+    return [
+        m.name
+        for m in pkgutil.walk_packages([top], prefix="gemmacode.")
+        if not m.name.startswith(FRONT_ENDS_WITH_TEXTUAL)
+    ]
 
 
 def test_core_modules_exist() -> None:
     mods = _core_modules()
     assert "gemmacode.index.languages" in mods
-    assert {"gemmacode.cli", "gemmacode.tokens", "gemmacode.tokens_helper"} <= set(mods)
+    assert {"gemmacode.cli", "gemmacode.tokens", "gemmacode.tokens.helper"} <= set(mods)
     assert "gemmacode.backends.base" in mods
+    assert {"gemmacode.review.findings.parse", "gemmacode.repomap.build"} <= set(mods)
 
 
 def test_core_never_imports_textual() -> None:

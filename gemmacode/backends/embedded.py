@@ -119,7 +119,7 @@ def _quantization(file_type: Any) -> str:
 
 def model_info(name: str, path: Path, meta: dict[str, str]) -> ModelInfo:
     """ModelInfo from GGUF metadata, with the KV-cache architecture for context sizing."""
-    from gemmacode.context.kvcache import kv_arch_from_gguf
+    from gemmacode.backends.gguf import kv_arch_from_gguf
 
     info = typed_metadata(meta)
     arch = str(info.get("general.architecture", ""))

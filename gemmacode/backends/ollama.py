@@ -40,8 +40,11 @@ from gemmacode.errors import (
     ModelNotFoundError,
     OutOfMemoryError,
     RequestTimeoutError,
+    ServerBusyError,
     ServerUnreachableError,
     StreamInterruptedError,
+    StreamOutOfMemoryError,
+    StreamTimeoutError,
 )
 
 if TYPE_CHECKING:
@@ -136,18 +139,6 @@ OOM_MARKERS = (
     "unable to allocate",
 )
 START_FIX = "start it with `ollama serve` or set OLLAMA_HOST / backend.host"
-
-
-class ServerBusyError(BackendError):
-    """The server's request queue is full (HTTP 503)."""
-
-
-class StreamOutOfMemoryError(StreamInterruptedError, OutOfMemoryError):
-    """The server ran out of memory after the answer had started; ``partial`` keeps the text."""
-
-
-class StreamTimeoutError(StreamInterruptedError, RequestTimeoutError):
-    """The server went quiet in the middle of an answer; ``partial`` keeps the text."""
 
 
 def translate(
@@ -519,6 +510,6 @@ class OllamaBackend:
 
 
 def _kv_arch(model_info: dict[str, Any]) -> KvArch | None:
-    from gemmacode.context.kvcache import kv_arch_from_gguf
+    from gemmacode.backends.gguf import kv_arch_from_gguf
 
     return kv_arch_from_gguf(model_info)

@@ -8,7 +8,7 @@ take to send (bench/bench_review_overhead.py). The package is kept for model dow
 (``/api/pull``), where a fraction of a second does not matter.
 
 Everything on the wire is what the official client (0.6.x) sends and reads, and
-tests/test_backend_ollama_wire.py checks both against each other on the same server: the
+tests/backends/test_backend_ollama_wire.py checks both against each other on the same server: the
 same headers (``User-Agent`` aside; ``Authorization`` from ``OLLAMA_API_KEY``), the same JSON
 bodies, NDJSON streams read line by line, and :class:`ResponseError` with the same ``error``
 and ``status_code`` (``-1`` for an ``{"error": ...}`` line inside a started stream), so

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from gemmacode.backends.base import ChatRequest, Delta, Event, Final, LoadedModel, ModelInfo
 from gemmacode.errors import (
+    AuthenticationError,
     BackendError,
     ContextOverflowError,
     GemmacodeError,
@@ -37,10 +38,6 @@ _START_FIX = (
     "start it (vllm serve MODEL, llama-server -m FILE.gguf, "
     "or python -m llama_cpp.server --model FILE.gguf) or set backend.openai_base_url"
 )
-
-
-class AuthenticationError(BackendError):
-    """The server rejected the request's API key (HTTP 401/403)."""
 
 
 def normalise_base_url(url: str) -> str:

@@ -84,7 +84,7 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         from functools import partial
 
-        from gemmacode.index.repomap import build_map
+        from gemmacode.repomap.build import build_map
 
         parts, chunks = question_parts(
             session,

@@ -49,9 +49,9 @@ def _read(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmacode.context.calibration import default_store
     from gemmacode.index.chunker import chunk_text
     from gemmacode.index.languages import language_for, language_for_shebang
+    from gemmacode.tokens.calibration import default_store
 
     root, settings = settings_for(args)
     budget = settings.chunks.tokens if args.budget is None else args.budget

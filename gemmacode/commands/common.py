@@ -13,7 +13,7 @@ from gemmacode.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from gemmacode.gpu.monitor import GpuMonitor
-    from gemmacode.tokens_helper import TokenizerHelper
+    from gemmacode.tokens.helper import TokenizerHelper
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -137,14 +137,14 @@ class Prewarm:
 
 
 def start_tokenizer_helper() -> TokenizerHelper | None:
-    """Count tokens in a helper process from now on (:mod:`gemmacode.tokens_helper`: the
+    """Count tokens in a helper process from now on (:mod:`gemmacode.tokens.helper`: the
     tables are built on another core while this process works), unless this process has the
     tables already or no helper can start. Stop it with :func:`stop_tokenizer_helper`."""
-    from gemmacode import tokens
+    from gemmacode.tokens import encoding as tokens
 
     if tokens.loaded():
         return None
-    from gemmacode.tokens_helper import TokenizerHelper
+    from gemmacode.tokens.helper import TokenizerHelper
 
     helper = TokenizerHelper.start()
     if helper is not None:
@@ -156,7 +156,7 @@ def stop_tokenizer_helper(helper: TokenizerHelper | None) -> None:
     """Stop a helper from :func:`start_tokenizer_helper`; counting goes back in-process."""
     if helper is None:
         return
-    from gemmacode import tokens
+    from gemmacode.tokens import encoding as tokens
 
     tokens.use_helper(None)
     helper.close()
@@ -179,7 +179,7 @@ def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
     Python holds one lock while it runs Python code, so a thread overlaps only with what
     waits outside it (git subprocesses, the model server's answers), and building the BPE
     tables holds that lock throughout: so the tables are built in a helper process on another
-    core (:mod:`gemmacode.tokens_helper`), and counting goes through it; when no helper can
+    core (:mod:`gemmacode.tokens.helper`), and counting goes through it; when no helper can
     run, the thread loads them here. Later imports of the same modules simply wait for the
     thread through Python's per-module import locks. ``client=False`` skips the client
     library (planning with a pinned num_ctx never talks to a server).
@@ -195,7 +195,7 @@ def prewarm(settings: Settings, *, client: bool = True) -> Prewarm:
     def tokenizer() -> None:
         if warm._helper is not None:
             return  # the helper loads the tables
-        from gemmacode.tokens import raw_count
+        from gemmacode.tokens.encoding import raw_count
 
         raw_count("warm")
 

@@ -19,8 +19,8 @@ from gemmacode.commands.common import add_model_flags, add_root_flag, settings_f
 from gemmacode.errors import UsageError
 
 if TYPE_CHECKING:
-    from gemmacode.review.eval_run import ModelReport
-    from gemmacode.review.evaluate import Case, Dataset
+    from gemmacode.eval.dataset import Case, Dataset
+    from gemmacode.eval.report import ModelReport
 
 HELP = "measure a model's reviews on cases with planted bugs (recall, precision, speed)"
 
@@ -88,9 +88,9 @@ def select_cases(dataset: Dataset, args: argparse.Namespace) -> Dataset:
 
 async def _run(args: argparse.Namespace) -> int:
     from gemmacode.commands.review_cmd import close_session, make_session
+    from gemmacode.eval.dataset import TOLERANCE, load_dataset
+    from gemmacode.eval.report import report_json, report_text, run_eval
     from gemmacode.review.engine import review_snippet
-    from gemmacode.review.eval_run import report_json, report_text, run_eval
-    from gemmacode.review.evaluate import TOLERANCE, load_dataset
 
     if args.min_recall is not None and not 0 <= args.min_recall <= 1:
         raise UsageError("--min-recall must be between 0 and 1", "for example --min-recall 0.5")

@@ -86,10 +86,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, root: Path, settings: Settings, tokens: int) -> int:
-    from gemmacode.context.calibration import default_store
     from gemmacode.index.indexer import open_index
-    from gemmacode.index.repomap import build_map
     from gemmacode.index.workers import gc_paused
+    from gemmacode.repomap.build import build_map
+    from gemmacode.tokens.calibration import default_store
 
     # The decoded index lives to the end and holds no cycles: the cyclic collector would only
     # walk it again and again (restored afterwards for in-process callers such as tests).

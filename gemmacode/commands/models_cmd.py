@@ -95,8 +95,8 @@ def _fit(
     info: ModelInfo, loaded: LoadedModel | None, reading: MemoryReading, settings: Settings
 ) -> dict[str, Any]:
     """Whether ``info`` fits the free GPU memory, and the largest context that does."""
-    from gemmacode.backends.recommend import MIN_USEFUL_CTX, largest_ctx
     from gemmacode.context.kvcache import kv_cache_bytes
+    from gemmacode.context.recommend import MIN_USEFUL_CTX, largest_ctx
 
     if reading.source != "nvml":
         why = "remote GPU, not visible here" if reading.source != "system-ram" else "no GPU"
@@ -249,7 +249,7 @@ async def _pull(backend: Any, name: str, out: IO[str], err: IO[str]) -> int:
 
 
 async def _recommend(backend: Any, settings: Settings, args: argparse.Namespace) -> int:
-    from gemmacode.backends.recommend import recommend
+    from gemmacode.context.recommend import recommend
     from gemmacode.errors import ServerUnreachableError
 
     if args.vram is not None:

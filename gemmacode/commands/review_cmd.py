@@ -134,7 +134,7 @@ async def make_session(
     if offline_ok and ctx.num_ctx:
         return _planning(settings, ctx.num_ctx), None, "num_ctx pinned"
     from gemmacode.backends.factory import make_backend
-    from gemmacode.context.session import ModelSession
+    from gemmacode.context.model_session import ModelSession
 
     backend = make_backend(settings)
     monitor = None
@@ -159,8 +159,8 @@ async def make_session(
 
 
 def _planning(settings: Settings, num_ctx: int) -> Any:
-    from gemmacode.context.calibration import default_store
     from gemmacode.review.plan import PlanningSession
+    from gemmacode.tokens.calibration import default_store
 
     model = settings.backend.model
     counter = default_store(settings).counter_for(model)
@@ -185,7 +185,7 @@ def _map_text(index: Any, session: Session, settings: Settings, focus: list[str]
     if index is None:
         return ""
     from gemmacode.commands.common import map_cache_dir
-    from gemmacode.index.repomap import build_map
+    from gemmacode.repomap.build import build_map
 
     tokens = min(settings.map.tokens, session.budget().prompt_tokens // 6)
     if tokens < 64:
@@ -257,12 +257,12 @@ def _sources(
 
 def emit_findings(args: argparse.Namespace, result: ReviewResult, sources: dict[str, str]) -> None:
     from gemmacode import __version__
-    from gemmacode.review.render import render_human, render_json
+    from gemmacode.review.findings.render import render_human, render_json
 
     if args.json:
         _write(render_json(result))
     elif args.sarif:
-        from gemmacode.review.sarif import to_sarif
+        from gemmacode.review.findings.sarif import to_sarif
 
         doc = to_sarif(result.findings, tool_version=__version__, model=result.model)
         _write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
@@ -286,8 +286,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 async def _review(args: argparse.Namespace, root: Path, settings: Settings, warm: Prewarm) -> int:
     from gemmacode.review.engine import ReviewOptions, ReviewResult, review_plan
+    from gemmacode.review.findings.render import exit_code_for
     from gemmacode.review.plan import explain_plan, plan_target
-    from gemmacode.review.render import exit_code_for
     from gemmacode.review.targets import DiffTarget, resolve_target
 
     cwd = Path.cwd()

@@ -12,7 +12,7 @@ this documented order:
 3. if required parts still do not fit, :class:`ContextOverflowError` is raised: nothing is
    sent over the budget.
 
-Counts come from a calibrated :class:`gemmacode.tokens.Counter`; ``margin`` absorbs the
+Counts come from a calibrated :class:`gemmacode.tokens.encoding.Counter`; ``margin`` absorbs the
 remaining tokenizer error.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from gemmacode.errors import ContextOverflowError
-from gemmacode.tokens import Counter
+from gemmacode.tokens.encoding import Counter
 
 TRUNCATION_MARK = "\n… [cut to fit the context budget]\n"
 # Per-message overhead of chat templates (role markers, turn delimiters), in tokens.

@@ -33,8 +33,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gemmacode.backends.base import KvArch, LoadedModel, ModelInfo
+from gemmacode.backends.gguf import kv_arch_from_gguf
 from gemmacode.config import ContextSettings
-from gemmacode.context.kvcache import kv_arch_from_gguf, kv_cache_bytes
+from gemmacode.context.kvcache import kv_cache_bytes
 from gemmacode.gpu.reading import MemoryReading
 
 LADDER = (2048, 4096, 8192, 12288, 16384, 24576, 32768, 49152, 65536, 98304, 131072, 196608, 262144)

@@ -96,9 +96,9 @@ class IndexCache:
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            from gemmacode.errors import IndexError_
+            from gemmacode.errors import IndexBuildError
 
-            raise IndexError_(
+            raise IndexBuildError(
                 f"cannot create the index cache folder {directory}: {err.strerror}",
                 "set index.cache_dir to a writable folder",
             ) from err

@@ -21,7 +21,7 @@ from typing import Any
 
 from gemmacode.index.languages import LANGUAGES
 from gemmacode.index.model import Chunk
-from gemmacode.tokens import Counter, decode, encode
+from gemmacode.tokens.encoding import Counter, decode, encode
 
 # Node types that define a named symbol, across the bundled grammars.
 DEFINITION_TYPES = frozenset(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gemmacode.config import IndexSettings
-from gemmacode.errors import IndexError_
+from gemmacode.errors import IndexBuildError
 from gemmacode.index import cache as cache_mod
 from gemmacode.index import files as files_mod
 from gemmacode.index import workers as workers_mod
@@ -79,7 +79,7 @@ def open_index(
     """
     root = Path(root).resolve()
     if not root.is_dir():
-        raise IndexError_(f"{root} is not a folder", "pass --root with a project folder")
+        raise IndexBuildError(f"{root} is not a folder", "pass --root with a project folder")
     folder = (cache_dir or cache_mod.default_cache_dir(root, settings)).resolve()
     try:
         with workers_mod.gc_paused():
@@ -90,12 +90,12 @@ def open_index(
             try:
                 return _refresh(root, settings, folder, progress, rebuild)
             except cache_mod.CorruptCacheError as err:
-                raise IndexError_(
+                raise IndexBuildError(
                     f"the index cache {folder / cache_mod.DB_NAME} is damaged ({err})",
                     "delete that folder and run gemmacode index again",
                 ) from err
     except sqlite3.OperationalError as err:
-        raise IndexError_(
+        raise IndexBuildError(
             f"the index cache {folder / cache_mod.DB_NAME} is unusable ({err})",
             "close other gemmacode processes, or run gemmacode index --rebuild",
         ) from err
@@ -436,11 +436,11 @@ class RepoIndex:
         """The file's current text (undecodable bytes replaced), read from the work tree."""
         full = (self.root / path).resolve()
         if not full.is_relative_to(self.root):
-            raise IndexError_(f"{path} is outside {self.root}", "use a path inside the project")
+            raise IndexBuildError(f"{path} is outside {self.root}", "use a path inside the project")
         try:
             data = full.read_bytes()
         except OSError as err:
-            raise IndexError_(
+            raise IndexBuildError(
                 f"cannot read {path}: {err.strerror}", "run gemmacode index to refresh"
             ) from err
         return files_mod.decode(data)[0]

@@ -26,21 +26,21 @@ from gemmacode.backends.base import Delta, Event, Final
 from gemmacode.context.budget import MESSAGE_OVERHEAD, Budget, Fitted, Part
 from gemmacode.errors import ContextOverflowError
 from gemmacode.review import prompts
-from gemmacode.review.findings import FINDINGS_SCHEMA, Finding
+from gemmacode.review.findings.model import FINDINGS_SCHEMA, Finding
 from gemmacode.review.packing import (
     Plan,
     Unit,
     bin_sections,
     code_sections,
 )
-from gemmacode.tokens import Counter
+from gemmacode.tokens.encoding import Counter
 
 # Reserve for the longest instruction label ("..., part 999 of 999") when sizing code.
 _LABEL_SLACK = 24
 
 
 class Session(Protocol):
-    """What the engine needs from :class:`gemmacode.context.session.ModelSession`."""
+    """What the engine needs from :class:`gemmacode.context.model_session.ModelSession`."""
 
     @property
     def counter(self) -> Counter: ...
@@ -221,7 +221,7 @@ def _final_notes(final: Final | None, what: str) -> list[str]:
 def _anchor(
     findings: list[Finding], ranges: Mapping[str, Sequence[tuple[int, int]]], notes: list[str]
 ) -> list[Finding]:
-    from gemmacode.review.anchor import anchor
+    from gemmacode.review.findings.anchor import anchor
 
     kept, dropped = anchor(findings, ranges)
     for f, why in dropped:
@@ -248,7 +248,7 @@ async def review_request(
     finals += [final] if final else []
     notes += _final_notes(final, f"{request.label} (findings)")
     # Imported once the answer is in, not before the request leaves (start-up budget).
-    from gemmacode.review.parse import parse_findings
+    from gemmacode.review.findings.parse import parse_findings
 
     parsed = parse_findings(raw, default_file=unit.default_file)
     if parsed.repaired:
@@ -284,7 +284,7 @@ def _drop_copied_examples(
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
-    from gemmacode.review.anchor import dedupe
+    from gemmacode.review.findings.anchor import dedupe
 
     return list(dedupe(findings))
 
@@ -299,7 +299,7 @@ async def merge_findings(
     finals: list[Final],
 ) -> list[Finding]:
     """The reduce step: a merge pass when it fits, else (or on failure) deterministic dedupe."""
-    from gemmacode.review.parse import parse_findings
+    from gemmacode.review.findings.parse import parse_findings
 
     if len(findings) < 2:
         return findings

@@ -31,7 +31,7 @@ from gemmacode.review.sections import (
     split_to_fit,
 )
 from gemmacode.review.targets import CodeTarget, DiffTarget
-from gemmacode.tokens import Counter
+from gemmacode.tokens.encoding import Counter
 
 __all__ = [
     "JOIN",

@@ -17,7 +17,8 @@ from gemmacode.context.budget import Budget, Fitted, Part, fit
 from gemmacode.review.engine import Request, ReviewOptions, Session, code_budget, plan_requests
 from gemmacode.review.packing import Plan, RelatedIndex, TagsFn, pack_code, pack_diff, pack_files
 from gemmacode.review.targets import CodeTarget, DiffTarget, DirTarget
-from gemmacode.tokens import Counter, TokenCounter
+from gemmacode.tokens.counter import TokenCounter
+from gemmacode.tokens.encoding import Counter
 
 
 def explain_plan(session: Session, plan: Plan, label: str, opts: ReviewOptions) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from gemmacode.index.model import Chunk, Symbol
 from gemmacode.review import prompts
 from gemmacode.review.engine import Session
 from gemmacode.review.packing import JOIN, numbered
-from gemmacode.tokens import Counter
+from gemmacode.tokens.encoding import Counter
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 MAX_FILES = 24  # candidate files chunked per question
@@ -37,7 +37,7 @@ class QuestionIndex(Protocol):
 
 def score_chunk(text: str, idents: set[str], words: set[str]) -> float:
     """3 per question identifier the chunk names exactly, 1 per shared identifier word."""
-    from gemmacode.index.mapgraph import split_identifier
+    from gemmacode.repomap.graph import split_identifier
 
     found = set(_IDENT.findall(text))
     exact = len(idents & found)
@@ -48,7 +48,7 @@ def score_chunk(text: str, idents: set[str], words: set[str]) -> float:
 def candidate_files(
     index: QuestionIndex, question: str, focus: Sequence[str], map_files: Sequence[str]
 ) -> list[str]:
-    from gemmacode.index.mapgraph import question_terms
+    from gemmacode.repomap.graph import question_terms
 
     idents, _ = question_terms(question)
     named = [d.file for ident in sorted(idents) for d in index.definitions(ident)[:4]]
@@ -59,7 +59,7 @@ def candidate_files(
 
 def rank_chunks(chunks: Sequence[Chunk], question: str, focus: Sequence[str]) -> list[Chunk]:
     """Chunks best first: by score, focused files first among equals, then file order."""
-    from gemmacode.index.mapgraph import question_terms
+    from gemmacode.repomap.graph import question_terms
 
     idents, words = question_terms(question)
     scored = [
@@ -92,7 +92,7 @@ def question_parts(
     """The parts to send for ``question`` and the chunks chosen, within the session's budget."""
     from gemmacode.index.chunker import chunk_text
     from gemmacode.index.languages import language_for
-    from gemmacode.index.repomap import build_map
+    from gemmacode.repomap.build import build_map
 
     chunk_fn: Callable[..., list[Chunk]] = chunker or chunk_text
     map_fn: Callable[..., Any] = map_builder or build_map

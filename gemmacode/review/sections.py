@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from gemmacode.index.model import Chunk, Reference, Symbol
 from gemmacode.review.diff import FileDiff
 from gemmacode.review.targets import DiffTarget
-from gemmacode.tokens import Counter
+from gemmacode.tokens.encoding import Counter
 
 TagsFn = Callable[[str, str, str], tuple[list[Symbol], list[Reference]]]
 ChunkFn = Callable[..., list[Chunk]]

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from gemmacode.backends.base import ChatRequest, Delta, Event, Final, LoadedModel, ModelInfo
-from gemmacode.tokens import raw_count
+from gemmacode.tokens.encoding import raw_count
 
 
 @dataclass

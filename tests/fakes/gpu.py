@@ -19,10 +19,11 @@ from gemmacode.backends.base import ChatRequest, Event, Final, KvArch, LoadedMod
 from gemmacode.config import Settings
 from gemmacode.context.budget import Part
 from gemmacode.context.kvcache import kv_cache_bytes
-from gemmacode.context.session import ModelSession
+from gemmacode.context.model_session import ModelSession
 from gemmacode.gpu.monitor import GpuMonitor
 from gemmacode.gpu.reading import MemoryReading, SourceName, unavailable
-from gemmacode.tokens import CalibrationStore, raw_count
+from gemmacode.tokens.calibration import CalibrationStore
+from gemmacode.tokens.encoding import raw_count
 from tests.fakes.backend import FakeBackend
 
 MIB = 1024**2

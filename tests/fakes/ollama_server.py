@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from gemmacode.tokens import decode, encode
+from gemmacode.tokens.encoding import decode, encode
 
 DEFAULT_ANSWER = (
     "The loop in `parse_header` reads one byte past the end of the buffer when the input "

@@ -1,0 +1,1 @@
+"""The evaluation harness: datasets of cases with planted bugs, scoring, reports."""

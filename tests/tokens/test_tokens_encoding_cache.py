@@ -1,0 +1,58 @@
+"""The parsed tiktoken tables are cached so start-up skips the base64 parse; a damaged copy
+must only cost a re-parse, never a wrong count or a crash."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import tiktoken
+
+from gemmacode.config import user_cache_dir
+from gemmacode.tokens import encoding as tokens
+
+SAMPLE = "def fetch(user_id: int) -> dict[str, object]:\n    return db.get(user_id)  # ✓ ünïcode\n"
+
+
+def _cache_files() -> list[Path]:
+    return sorted((user_cache_dir() / "tiktoken").glob("*.marshal"))
+
+
+def test_cached_tables_count_exactly_like_tiktoken_and_survive_damage() -> None:
+    reference = tiktoken.get_encoding(tokens.ENCODING).encode_ordinary(SAMPLE)
+    assert _cache_files() == []  # each test has its own cache folder
+    first = tokens._load_encoding()
+    assert first.encode_ordinary(SAMPLE) == reference
+    (copy,) = _cache_files()
+    assert copy.stat().st_size > 1_000_000
+    second = tokens._load_encoding()  # from the copy
+    assert second.encode_ordinary(SAMPLE) == reference
+    copy.write_bytes(b"\x00garbage")
+    third = tokens._load_encoding()
+    assert third.encode_ordinary(SAMPLE) == reference
+    assert copy.stat().st_size > 1_000_000, "the damaged copy is rewritten"
+
+
+def test_unwritable_cache_folder_still_counts() -> None:
+    """A file where the cache folder should be (works as root, unlike chmod)."""
+    blocker = user_cache_dir() / "tiktoken"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    enc = tokens._load_encoding()
+    assert enc.encode_ordinary("hello world") == [15339, 1917]
+    assert blocker.read_text() == "not a folder"
+
+
+def test_half_written_copies_left_by_a_killed_process_are_cleared() -> None:
+    folder = user_cache_dir() / "tiktoken"
+    folder.mkdir(parents=True, exist_ok=True)
+    stale, fresh = folder / ".enc-killed", folder / ".enc-being-written"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    tokens._load_encoding()  # no copy yet: parses and writes one
+    assert not stale.exists()
+    assert fresh.exists()  # another process may be writing it right now
+    assert len(_cache_files()) == 1
