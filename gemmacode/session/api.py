@@ -45,6 +45,9 @@ class ReviewSpec:
     focus: Sequence[str] = ()
     extra: str = ""  # the project's review.extra_instructions, when asked for
     prose: bool = True  # False: only the constrained findings pass (hooks, CI)
+    # A cap on each request's prompt tokens below what num_ctx allows: the commit hook sizes
+    # its work to its deadline from the server's measured speeds (None: num_ctx decides).
+    max_prompt_tokens: int | None = None
 
 
 @dataclass(frozen=True)
