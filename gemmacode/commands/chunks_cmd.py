@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gemmacode.commands.common import add_root_flag, settings_for
 from gemmacode.errors import UsageError
+from gemmacode.index.pathquote import quote_path
 
 HELP = "split a file into syntax-aware chunks"
 MIN_BUDGET = 16
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return 0
-    print(f"{shown} ({language}): {len(chunks)} chunks, budget {budget} tokens")
+    print(f"{quote_path(shown)} ({language}): {len(chunks)} chunks, budget {budget} tokens")
     width = len(str(chunks[-1].end_line)) if chunks else 1
     for c in chunks:
         lines = f"{c.start_line:>{width}}-{c.end_line:<{width}}"

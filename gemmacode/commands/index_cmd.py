@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from gemmacode.commands.common import add_root_flag, settings_for
+from gemmacode.index.pathquote import quote_path
 
 HELP = "build or refresh the repository index"
 JSON_VERSION = 1
@@ -78,7 +79,7 @@ def _text(data: dict[str, Any], verbose: bool) -> str:
         hint = "" if verbose else " (--verbose lists them)"
         lines.append(f"skipped {sum(skipped.values()):,}: {counts}{hint}")
         if verbose:
-            lines += [f"  {s['reason']:<16} {s['path']}" for s in data["skipped_files"]]
+            lines += [f"  {s['reason']:<16} {quote_path(s['path'])}" for s in data["skipped_files"]]
     lines.append(f"cache: {data['cache']}")
     return "\n".join(lines)
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from gemmacode.commands.common import Prewarm, add_model_flags, prewarm, settings_for
 from gemmacode.config import Settings
 from gemmacode.errors import BackendError, UsageError
+from gemmacode.index.pathquote import quote_path
 
 if TYPE_CHECKING:
     from gemmacode.review.engine import ReviewResult, Session
@@ -220,7 +221,8 @@ def explain_text(doc: dict[str, Any], how: str) -> str:
         for s in req["shrunk"]:
             out.append(f"  shrunk {s['part']}: {s['before']} -> {s['after']} tokens")
         files = ", ".join(
-            f"{f} " + " ".join(f"{a}-{b}" for a, b in rs) for f, rs in req["files"].items()
+            f"{quote_path(f)} " + " ".join(f"{a}-{b}" for a, b in rs)
+            for f, rs in req["files"].items()
         )
         if files:
             out.append(f"  lines shown: {files}")

@@ -176,27 +176,38 @@ class _Chunker:
 
         Merging happens once over all the pieces of the file, not per level: a function's
         header then joins the first statements of its body instead of standing alone.
+        The tree is walked with an explicit stack, never by recursion: generated code can
+        nest thousands of levels deep (a literal nested 3,000 times), far past Python's
+        recursion limit.
         """
-        inner = scope
-        if node.is_named and node.type in DEFINITION_TYPES:
-            inner = _join(scope, definition_name(node))
-        if self.fits(start, end):
-            return [_Piece(start, end, inner, self._neutral(node, start, end))]
-        if node.type != "decorated_definition":  # its definition child adds the name
-            scope = inner
-        children = [c for c in node.children if c.end_byte > c.start_byte]
-        if not children:
-            return self.split_lines(start, end, scope)
-        cuts = [start]
-        for prev, child in zip(children, children[1:], strict=False):
-            line_start = self.line_starts[self.line_of(child.start_byte) - 1]
-            cut = line_start if line_start >= prev.end_byte else child.start_byte
-            cuts.append(min(max(self.snap(cut), cuts[-1]), end))
-        cuts.append(end)
         pieces: list[_Piece] = []
-        for child, lo, hi in zip(children, cuts, cuts[1:], strict=False):
-            if hi > lo:
-                pieces.extend(self.split_node(child, lo, hi, scope))
+        todo: list[tuple[Any, int, int, str]] = [(node, start, end, scope)]
+        while todo:
+            node, start, end, scope = todo.pop()
+            inner = scope
+            if node.is_named and node.type in DEFINITION_TYPES:
+                inner = _join(scope, definition_name(node))
+            if self.fits(start, end):
+                pieces.append(_Piece(start, end, inner, self._neutral(node, start, end)))
+                continue
+            if node.type != "decorated_definition":  # its definition child adds the name
+                scope = inner
+            children = [c for c in node.children if c.end_byte > c.start_byte]
+            if not children:
+                pieces.extend(self.split_lines(start, end, scope))
+                continue
+            cuts = [start]
+            for prev, child in zip(children, children[1:], strict=False):
+                line_start = self.line_starts[self.line_of(child.start_byte) - 1]
+                cut = line_start if line_start >= prev.end_byte else child.start_byte
+                cuts.append(min(max(self.snap(cut), cuts[-1]), end))
+            cuts.append(end)
+            parts = [
+                (child, lo, hi, scope)
+                for child, lo, hi in zip(children, cuts, cuts[1:], strict=False)
+                if hi > lo
+            ]
+            todo.extend(reversed(parts))  # popped first to last: pieces stay in order
         return pieces
 
     def _neutral(self, node: Any, start: int, end: int) -> bool:

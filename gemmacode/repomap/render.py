@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gemmacode.index.model import Symbol
+from gemmacode.index.pathquote import quote_path
 from gemmacode.tokens.encoding import Counter
 
 _MAX_SIGNATURE = 160
@@ -113,7 +114,7 @@ class _Fitter:
             new.append(sym)
             extra = sum(self.cost(self.line(s)) for s in new)
             if lines is None:
-                extra += self.cost(f"{sym.file}:")
+                extra += self.cost(f"{quote_path(sym.file)}:")
             if used + extra > limit:
                 exhausted = False
                 misses += 1
@@ -131,7 +132,7 @@ class _Fitter:
     def render(self, sel: _Selection) -> str:
         out: list[str] = []
         for path in sel.order:
-            out.append(f"{path}:")
+            out.append(f"{quote_path(path)}:")
             for sym in sorted(sel.shown[path], key=lambda s: (s.start_line, s.scope, s.name)):
                 out.append(self.line(sym))
         return "\n".join(out) + "\n" if out else ""

@@ -12,32 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from gemmacode.index.pathquote import quote_path, unquote_path
+
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
-_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 NO_NEWLINE = "\\ No newline at end of file"
-
-
-def unquote_path(raw: str) -> str:
-    """Undo git's C-style quoting of a path (``"a/caf\\303\\251.py"`` -> ``a/café.py``)."""
-    if not (len(raw) >= 2 and raw.startswith('"') and raw.endswith('"')):
-        return raw
-    body = raw[1:-1]
-    out = bytearray()
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            if nxt in "01234567" and i + 3 < len(body) + 1:
-                out.append(int(body[i + 1 : i + 4], 8) & 0xFF)
-                i += 4
-                continue
-            out.append(_ESCAPES.get(nxt, ord(nxt)))
-            i += 2
-            continue
-        out += ch.encode("utf-8")
-        i += 1
-    return out.decode("utf-8", "replace")
 
 
 def _strip_prefix(path: str, prefix: str) -> str | None:
@@ -145,11 +123,13 @@ class FileDiff:
         return self.status == "deleted" or (bool(self.hunks) and self.added == 0)
 
     def describe(self) -> str:
+        """One line naming the change for people and the model (paths quoted if unsafe)."""
         if self.status == "renamed":
-            return f"{self.old_path} -> {self.new_path} (renamed, +{self.added} -{self.removed})"
+            old, new = quote_path(self.old_path or ""), quote_path(self.new_path or "")
+            return f"{old} -> {new} (renamed, +{self.added} -{self.removed})"
         if self.binary:
-            return f"{self.path} ({self.status}, binary)"
-        return f"{self.path} ({self.status}, +{self.added} -{self.removed})"
+            return f"{quote_path(self.path)} ({self.status}, binary)"
+        return f"{quote_path(self.path)} ({self.status}, +{self.added} -{self.removed})"
 
 
 @dataclass

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gemmacode.index.model import Reference, Symbol
+from gemmacode.index.pathquote import quote_path
 from gemmacode.review.sections import (
     JOIN,
     JOIN_TOKENS,
@@ -206,7 +207,9 @@ def add_related(unit: Unit, index: RelatedIndex, counter: Counter, room: int) ->
             lines = index.read_text(sym.file).splitlines()[sym.start_line - 1 : sym.end_line]
         except (OSError, KeyError):
             continue
-        header = f"### {sym.file} lines {sym.start_line}-{sym.end_line}: {sym.scope} ({why})"
+        header = (
+            f"### {quote_path(sym.file)} lines {sym.start_line}-{sym.end_line}: {sym.scope} ({why})"
+        )
         width = len(str(sym.end_line))
         text = header + "\n" + "\n".join(numbered(lines, sym.start_line, width))
         cost = counter.count(text) + JOIN_TOKENS

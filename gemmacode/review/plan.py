@@ -14,6 +14,7 @@ from typing import Any
 
 from gemmacode.backends.base import Event
 from gemmacode.context.budget import Budget, Fitted, Part, fit
+from gemmacode.index.pathquote import quote_path
 from gemmacode.review.engine import Request, ReviewOptions, Session, code_budget, plan_requests
 from gemmacode.review.packing import Plan, RelatedIndex, TagsFn, pack_code, pack_diff, pack_files
 from gemmacode.review.targets import CodeTarget, DiffTarget, DirTarget
@@ -154,14 +155,14 @@ def plan_target(
         return pack_code(target, counter=counter, budget=budget, chunker=chunk_text), target.label
     from gemmacode.index.languages import language_for
 
-    label = f"{target.path}/ ({len(target.files)} files)"
+    label = f"{quote_path(target.path + '/')} ({len(target.files)} files)"
     budget = code_budget(session, "file", label, opts)
     files: list[tuple[str, str, str]] = []
     skipped: list[tuple[str, str]] = []
     for path in target.files:
         text = _read_source(path, root or Path.cwd(), max_file_bytes)
         if text is None:
-            skipped.append((path, "binary, unreadable or too large"))
+            skipped.append((quote_path(path), "binary, unreadable or too large"))
         elif text.strip():
             files.append((path, text, language_for(path)))
     plan = pack_files(files, counter=counter, budget=budget, chunker=chunk_text)

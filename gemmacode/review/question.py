@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from gemmacode.backends.base import Delta, Final
 from gemmacode.context.budget import MESSAGE_OVERHEAD, Part
 from gemmacode.index.model import Chunk, Symbol
+from gemmacode.index.pathquote import quote_path
 from gemmacode.review import prompts
 from gemmacode.review.engine import Session
 from gemmacode.review.packing import JOIN, numbered
@@ -73,7 +74,7 @@ def rank_chunks(chunks: Sequence[Chunk], question: str, focus: Sequence[str]) ->
 def render_chunk(c: Chunk) -> str:
     body = c.text[:-1] if c.text.endswith("\n") else c.text
     where = f" in {c.scope}" if c.scope else ""
-    header = f"### {c.file} lines {c.start_line}-{c.end_line}{where}"
+    header = f"### {quote_path(c.file)} lines {c.start_line}-{c.end_line}{where}"
     width = len(str(c.end_line))
     return header + "\n" + "\n".join(numbered(body.split("\n"), c.start_line, width))
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gemmacode.index.model import Chunk, Reference, Symbol
+from gemmacode.index.pathquote import quote_path
 from gemmacode.review.diff import FileDiff
 from gemmacode.review.targets import DiffTarget
 from gemmacode.tokens.encoding import Counter
@@ -178,7 +179,7 @@ def _diff_sections(
         cuts = split_to_fit(counter, header, body, nums, budget)
         for piece, tokens, shown in cuts:
             lo, hi = (min(shown), max(shown)) if len(cuts) > 1 and shown else (r.start, r.end)
-            name = f"{fd.path} lines {lo}-{hi}" + (" (lines removed)" if r.low else "")
+            name = f"{quote_path(fd.path)} lines {lo}-{hi}" + (" (lines removed)" if r.low else "")
             out.append(Section(fd.path, piece, tokens, _ranges(shown), name, r.low, calls, defines))
     return out
 
@@ -186,7 +187,7 @@ def _diff_sections(
 def _deleted_section(fd: FileDiff, counter: Counter, budget: int) -> list[Section]:
     body = [f"- {row[1:]}" for h in fd.hunks for row in h.lines if row.startswith("-")]
     header = f"### {fd.describe()}: removed content"
-    name = f"{fd.path} (deleted)"
+    name = f"{quote_path(fd.path)} (deleted)"
     return [
         Section(fd.path, text, tokens, (), name, True)
         for text, tokens, _ in split_to_fit(counter, header, body, [None] * len(body), budget)
@@ -239,7 +240,8 @@ def code_sections(
     lines = text.splitlines()
     last = first_line + max(1, len(lines)) - 1
     width = len(str(last))
-    header = f"### {label or path} ({language})"
+    shown_as = quote_path(path)
+    header = f"### {label or shown_as} ({language})"
     whole = header + "\n" + "\n".join(numbered(lines, first_line, width))
     cost = counter.count(whole)
     if cost <= budget:
@@ -259,6 +261,6 @@ def code_sections(
         nums: list[int | None] = list(range(start, start + len(body_lines)))
         body = numbered(body_lines, start, width)
         for piece, tokens, shown in split_to_fit(counter, header, body, nums, budget):
-            name = f"{path} lines {min(shown, default=start)}-{max(shown, default=start)}"
+            name = f"{shown_as} lines {min(shown, default=start)}-{max(shown, default=start)}"
             out.append(Section(path, piece, tokens, _ranges(shown), name))
     return out

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from gemmacode.errors import NotARepositoryError, UsageError
 from gemmacode.index.languages import language_for
+from gemmacode.index.pathquote import quote_path
 from gemmacode.review.diff import FileDiff, parse_diff
 
 if TYPE_CHECKING:
@@ -161,11 +162,13 @@ class CodeTarget:
 
     @property
     def label(self) -> str:
+        """How the target is named to people and the model (the path quoted if unsafe)."""
+        path = quote_path(self.path)
         if self.kind == "symbol":
-            return f"{self.path}::{self.scope} (lines {self.start_line}-{self.end_line})"
+            return f"{path}::{self.scope} (lines {self.start_line}-{self.end_line})"
         if self.kind == "range":
-            return f"{self.path}:{self.start_line}-{self.end_line}"
-        return self.path
+            return f"{path}:{self.start_line}-{self.end_line}"
+        return path
 
     def snippet(self) -> str:
         lines = self.text.splitlines()

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from difflib import SequenceMatcher
 from pathlib import PurePosixPath
 
+from gemmacode.index.pathquote import quote_path
 from gemmacode.review.findings.model import Finding, severity_rank
 
 Ranges = Mapping[str, Sequence[tuple[int, int]]]
@@ -44,7 +45,9 @@ def anchor(
         placed = _place(f.line, f.end_line, clean[path], slack)
         if placed is None:
             spans = ", ".join(f"{a}-{b}" for a, b in clean[path])
-            dropped.append((f, f"line {f.line} is outside the reviewed lines {spans} of {path}"))
+            dropped.append(
+                (f, f"line {f.line} is outside the reviewed lines {spans} of {quote_path(path)}")
+            )
             continue
         kept.append(dataclasses.replace(f, file=path, line=placed[0], end_line=placed[1]))
     return kept, dropped

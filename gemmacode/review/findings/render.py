@@ -27,6 +27,7 @@ from typing import Protocol
 
 from gemmacode.backends.base import Final
 from gemmacode.errors import UsageError
+from gemmacode.index.pathquote import quote_path
 from gemmacode.review.findings.model import SEVERITIES, Finding, severity_rank
 
 SCHEMA_VERSION = 1
@@ -84,7 +85,7 @@ def render_human(findings: Sequence[Finding], *, sources: Mapping[str, str], col
         if f.file != current:
             if current is not None:
                 out.append("")
-            out.append(paint(_BOLD, f.file or "(no file)"))
+            out.append(paint(_BOLD, quote_path(f.file) if f.file else "(no file)"))
             current = f.file
         where = f"{f.line}" if f.end_line == f.line else f"{f.line}-{f.end_line}"
         label = paint(_SEVERITY_STYLE.get(f.severity, ""), f.severity.upper())
