@@ -59,9 +59,7 @@ def repo(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (git_repo / "blob\n.bin").write_bytes(b"\0\1")
     git(git_repo, "add", "-A")
     git(git_repo, "commit", "-q", "-m", "c")
-    (git_repo / EVIL).write_text(
-        "def evil_function(a):\n    return helper_function_x(a) + 1\n"
-    )
+    (git_repo / EVIL).write_text("def evil_function(a):\n    return helper_function_x(a) + 1\n")
     (git_repo / "blob\n.bin").write_bytes(b"\0\2")
     git(git_repo, "add", "-A")
     monkeypatch.chdir(git_repo)
