@@ -183,6 +183,24 @@ def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_config_dir("gemmacode"))
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and any missing parent) readable by this user only (0700), and
+    tighten it to 0700 if it exists with more: caches hold private code. Raises OSError."""
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:  # made by another process meanwhile
+            pass
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
 def user_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get("GEMMACODE_CACHE_DIR"):

@@ -7,17 +7,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
 
-from gemmacode.commands.common import (
-    add_model_flags,
-    map_cache_dir,
-    settings_for,
-    start_tokenizer_helper,
-    stop_tokenizer_helper,
-)
+from gemmacode.commands.common import add_model_flags, settings_for
+from gemmacode.commands.render import render_task, write
+from gemmacode.commands.review_cmd import explain_text
 from gemmacode.errors import UsageError
+from gemmacode.session.core import open_session
+from gemmacode.session.startup import start_tokenizer_helper, stop_tokenizer_helper
 
 HELP = "ask a question about the code"
 
@@ -48,26 +45,11 @@ def run(args: argparse.Namespace) -> int:
         stop_tokenizer_helper(helper)
 
 
-async def _run(args: argparse.Namespace) -> int:
-    from gemmacode.commands.review_cmd import (
-        close_session,
-        explain_text,
-        make_session,
-        open_index_quietly,
-    )
-    from gemmacode.review.engine import Request
-    from gemmacode.review.packing import Unit
-    from gemmacode.review.plan import explain_requests
-    from gemmacode.review.question import answer, question_parts
-
-    if not args.question.strip():
-        raise UsageError(
-            "the question is empty", 'ask something, e.g. gemmacode ask "what does X do?"'
-        )
-    root, settings = settings_for(args)
+def focus_paths(raw_paths: list[str], root: Path) -> list[str]:
+    """``--focus`` files (relative to here) as project paths."""
     cwd = Path.cwd()
     focus: list[str] = []
-    for raw in args.focus:
+    for raw in raw_paths:
         full = (cwd / raw).resolve()
         if not full.is_file():
             raise UsageError(f"no such file: {raw}", "give --focus a file path (relative to here)")
@@ -77,41 +59,26 @@ async def _run(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"{raw} is outside the project at {root}", "focus on a project file"
             ) from None
-    index = open_index_quietly(root, settings)
-    if index is None:
-        raise UsageError(f"{root} has no index to answer from", "run ask inside a git repository")
-    session, handles, how = await make_session(settings, offline_ok=args.explain_context)
-    try:
-        from functools import partial
+    return focus
 
-        from gemmacode.repomap.build import build_map
 
-        parts, chunks = question_parts(
-            session,
-            args.question,
-            index=index,
-            focus=focus,
-            map_tokens=settings.map.tokens,
-            chunk_tokens=settings.chunks.tokens,
-            map_builder=partial(build_map, cache_dir=map_cache_dir(index.root, settings)),
+async def _run(args: argparse.Namespace) -> int:
+    if not args.question.strip():
+        raise UsageError(
+            "the question is empty", 'ask something, e.g. gemmacode ask "what does X do?"'
         )
+    root, settings = settings_for(args)
+    focus = focus_paths(args.focus, root)
+    from_git = (root / ".git").exists()
+    async with open_session(settings, root=root, git_root=from_git, progress_bar=True) as core:
         if args.explain_context:
-            ranges: dict[str, list[tuple[int, int]]] = {}
-            for c in chunks:
-                ranges.setdefault(c.file, []).append((c.start_line, c.end_line))
-            request = Request(Unit("question", "", 0, ranges, ""), "question", parts)
-            doc = explain_requests(session, [request], "one streamed answer")
-            doc["num_ctx_source"] = how
-            _write(json.dumps(doc, indent=2) + "\n" if args.json else explain_text(doc, how))
+            found = await core.explain_ask(args.question, focus=focus)
+            assert found.doc is not None
+            doc, how = found.doc, found.how
+            write(json.dumps(doc, indent=2) + "\n" if args.json else explain_text(doc, how))
             return 0
-        text, _ = await answer(session, parts, on_text=_write)
-        if text and not text.endswith("\n"):
-            _write("\n")
-    finally:
-        await close_session(handles)
+        shown = await render_task(core.ask(args.question, focus=focus), prose=True)
+    text = shown.finished.prose
+    if text and not text.endswith("\n"):
+        write("\n")
     return 0
-
-
-def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from gemmacode.commands.common import add_model_flags, add_root_flag, settings_for
 from gemmacode.errors import UsageError
+from gemmacode.session.core import open_session
 
 if TYPE_CHECKING:
     from gemmacode.eval.dataset import Case, Dataset
@@ -87,7 +88,6 @@ def select_cases(dataset: Dataset, args: argparse.Namespace) -> Dataset:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from gemmacode.commands.review_cmd import close_session, make_session
     from gemmacode.eval.dataset import TOLERANCE, load_dataset
     from gemmacode.eval.report import report_json, report_text, run_eval
     from gemmacode.review.engine import review_snippet
@@ -108,9 +108,9 @@ async def _run(args: argparse.Namespace) -> int:
     reports: list[ModelReport] = []
     for model in models:
         extra = {"backend.model": model, "sampling.num_predict": args.num_predict}
-        _root, settings = settings_for(args, {k: v for k, v in extra.items() if v is not None})
-        session, handles, _how = await make_session(settings, offline_ok=False)
-        try:
+        root, settings = settings_for(args, {k: v for k, v in extra.items() if v is not None})
+        async with open_session(settings, root=root) as core:
+            session = await core.model_session()
             reports.append(
                 await run_eval(
                     session,
@@ -122,8 +122,6 @@ async def _run(args: argparse.Namespace) -> int:
                     on_case=on_case,
                 )
             )
-        finally:
-            await close_session(handles)
     sys.stdout.write(report_json(reports) if args.json else report_text(reports))
     if args.min_recall is not None:
         recalls = [r.summary()["recall"] or 0.0 for r in reports]

@@ -18,15 +18,11 @@ import json
 import sys
 from pathlib import Path
 
-from gemmacode.commands.common import (
-    add_root_flag,
-    map_cache_dir,
-    settings_for,
-    start_tokenizer_helper,
-    stop_tokenizer_helper,
-)
+from gemmacode.commands.common import add_root_flag, settings_for
 from gemmacode.config import Settings
 from gemmacode.errors import UsageError
+from gemmacode.session.startup import start_tokenizer_helper, stop_tokenizer_helper
+from gemmacode.session.workspace import map_cache_dir
 
 HELP = "print a ranked outline of the repository"
 MIN_TOKENS = 16

@@ -15,11 +15,13 @@ import json
 import sys
 from typing import IO, Any
 
-from gemmacode.backends.base import LoadedModel, ModelInfo
+from gemmacode.backends.base import LoadedModel
 from gemmacode.commands.common import add_model_flags, add_root_flag, settings_for
 from gemmacode.config import Settings
-from gemmacode.errors import GemmacodeError, UsageError
+from gemmacode.errors import UsageError
 from gemmacode.gpu.reading import MemoryReading
+from gemmacode.session.models import describe_all, read_memory
+from gemmacode.session.models import fit as fit_gpu
 
 HELP = "list installed Ollama models, pull one, or get a recommendation for this GPU"
 GB = 1_000_000_000
@@ -47,20 +49,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--edge", action="store_true", help="recommend for an edge or IoT device")
     add_root_flag(p)
     add_model_flags(p)
-
-
-def read_memory(settings: Settings, host: str) -> MemoryReading:
-    """One reading from where the context policy would read (NVML, else RAM; remote: none)."""
-    from gemmacode.gpu.monitor import choose_source
-
-    ollama = dataclasses.replace(
-        settings, backend=dataclasses.replace(settings.backend, kind="ollama")
-    )
-    source = choose_source(ollama, host=host)
-    try:
-        return source.read()
-    finally:
-        source.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,61 +79,15 @@ def run(args: argparse.Namespace) -> int:
 # --- list --------------------------------------------------------------------------------
 
 
-def _fit(
-    info: ModelInfo, loaded: LoadedModel | None, reading: MemoryReading, settings: Settings
-) -> dict[str, Any]:
-    """Whether ``info`` fits the free GPU memory, and the largest context that does."""
-    from gemmacode.context.kvcache import kv_cache_bytes
-    from gemmacode.context.recommend import MIN_USEFUL_CTX, largest_ctx
-
-    if reading.source != "nvml":
-        why = "remote GPU, not visible here" if reading.source != "system-ram" else "no GPU"
-        return {"fits": None, "max_ctx": None, "text": why}
-    ctx = settings.context.num_ctx or MIN_USEFUL_CTX
-    available = reading.free + (loaded.vram_bytes if loaded else 0)
-    margin = settings.context.vram_margin_mib * MIB
-    kv_type = settings.context.kv_cache_type
-    if info.kv is None:
-        fits = info.size_bytes + margin <= available
-        return {
-            "fits": fits,
-            "max_ctx": None,
-            "text": "weights fit, KV size unknown" if fits else "no",
-        }
-    need = info.size_bytes + kv_cache_bytes(info.kv, ctx, kv_type=kv_type) + margin
-    if need > available:
-        return {
-            "fits": False,
-            "max_ctx": 0,
-            "text": f"no: needs {need / GB:.1f} GB at {ctx // 1024}K, "
-            f"{available / GIB:.1f} GiB free",
-        }
-    top = largest_ctx(
-        info.size_bytes, info.kv, available, max_ctx=info.context_length or 262144,
-        kv_type=kv_type, margin=margin,
-    )  # fmt: skip
-    return {"fits": True, "max_ctx": top, "text": f"yes, up to {top // 1024}K context"}
-
-
-async def _describe_all(backend: Any, models: list[ModelInfo]) -> list[ModelInfo]:
-    async def one(m: ModelInfo) -> ModelInfo:
-        try:
-            return await backend.describe(m.name)  # type: ignore[no-any-return]
-        except GemmacodeError:
-            return m  # listed but not describable: fit judged from weights alone
-
-    return list(await asyncio.gather(*(one(m) for m in models)))
-
-
 async def _list(backend: Any, settings: Settings, as_json: bool) -> int:
     models = await backend.list_models()
     loaded = {m.name: m for m in await backend.ps()}
-    infos = await _describe_all(backend, models)
+    infos = await describe_all(backend, models)
     reading = read_memory(settings, backend.host)
     rows = []
     for info in infos:
         lm = loaded.get(info.name)
-        rows.append((info, lm, _fit(info, lm, reading, settings)))
+        rows.append((info, lm, fit_gpu(info, lm, reading, settings)))
     if as_json:
         print(json.dumps(_list_json(backend.host, reading, rows), indent=2))
         return 0

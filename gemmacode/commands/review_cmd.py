@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gemmacode.commands.common import Prewarm, add_model_flags, prewarm, settings_for
+from gemmacode.commands.common import add_model_flags, settings_for
+from gemmacode.commands.render import progress, render_task, write
 from gemmacode.config import Settings
-from gemmacode.errors import BackendError, UsageError
+from gemmacode.errors import UsageError
 from gemmacode.index.pathquote import quote_path
+from gemmacode.session.api import ReviewSpec, TargetKind
+from gemmacode.session.core import open_session
+from gemmacode.session.startup import Prewarm, prewarm
 
 if TYPE_CHECKING:
-    from gemmacode.review.engine import ReviewResult, Session
-    from gemmacode.review.targets import CodeTarget, DiffTarget, DirTarget
+    from gemmacode.review.engine import ReviewResult
 
 HELP = "review a file, line range, symbol, folder, or staged/working/revision changes"
 FOCUS = ("security", "bugs", "performance", "style")
@@ -68,132 +71,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Start-up allocates a few hundred thousand long-lived objects (imports, the client's
-    # pydantic models, the tokenizer's tables) and no garbage cycles worth finding; the
-    # collector would walk them again and again (~30 ms before the first request). It is
-    # paused until the first request is ready to go, then those objects are frozen out of
-    # its reach (see _resume_gc), as the indexer pauses it while parsing.
-    global _gc_was_enabled
-    # (a caller that froze objects itself keeps its collector settings untouched)
-    _gc_was_enabled = gc.isenabled() and gc.get_freeze_count() == 0
-    if _gc_was_enabled:
-        gc.disable()
+    root, settings = settings_for(args)
+    if args.extra and not settings.review.extra_instructions.strip():
+        raise UsageError(
+            "--extra was given but review.extra_instructions is empty",
+            "set extra_instructions under [review] in .gemmacode.toml",
+        )
+    pinned_plan = args.explain_context and settings.context.num_ctx
+    warm = prewarm(settings, client=not pinned_plan, pause_gc=True)
     try:
-        return asyncio.run(_run(args))
+        return asyncio.run(_review(args, root, settings, warm))
     finally:
-        _resume_gc()
-        if _gc_was_enabled:
-            gc.unfreeze()  # in-process callers (tests) get their collector back as it was
+        warm.close()
 
 
-_gc_was_enabled = True
-
-
-def _resume_gc() -> None:
-    """Turn the collector back on (if it was on) for what the review allocates from now on;
-    everything alive now is start-up state, moved to the permanent generation so the next
-    collection does not have to walk it all at once (``run`` unfreezes it at the end)."""
-    if _gc_was_enabled and not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-
-
-def _progress(text: str) -> None:
-    print(f"gemmacode: {text}", file=sys.stderr, flush=True)
-
-
-def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
-
-
-def open_index_quietly(root: Path, settings: Settings) -> Any:
-    """The repository index, or None outside a git repository or when it cannot be built
-    (reviews then go without related definitions or a repo map)."""
-    if not (root / ".git").exists():
-        return None
-    from gemmacode.errors import GemmacodeError
-    from gemmacode.index.indexer import open_index
-
-    try:
-        return open_index(root, settings.index, progress=sys.stderr.isatty())
-    except GemmacodeError as err:
-        _progress(f"continuing without the index: {err}")
-        return None
-
-
-async def make_session(
-    settings: Settings, *, offline_ok: bool, warm: Prewarm | None = None
-) -> tuple[Session, Any, str]:
-    """A prepared model session (and its backend, to close). With ``offline_ok`` (explain
-    mode), a pinned num_ctx needs no server, and an unreachable one falls back to planning
-    at the smallest context size, with a note saying so. ``warm`` supplies the GPU monitor
-    when :func:`~gemmacode.commands.common.prewarm` made it in the background."""
-    from gemmacode.review.plan import PlanningSession
-
-    ctx = settings.context
-    if offline_ok and ctx.num_ctx:
-        return _planning(settings, ctx.num_ctx), None, "num_ctx pinned"
-    from gemmacode.backends.factory import make_backend
-    from gemmacode.context.model_session import ModelSession
-
-    backend = make_backend(settings)
-    monitor = None
-    if not ctx.num_ctx:
-        if warm is not None:
-            monitor = warm.take_monitor(settings)
-        else:
-            from gemmacode.gpu.monitor import monitor_for
-
-            monitor = monitor_for(settings)
-    session = ModelSession(backend, settings, monitor=monitor)
-    try:
-        await session.prepare()
-    except BaseException as err:
-        await close_session((backend, monitor, session))
-        if not offline_ok or not isinstance(err, BackendError):
-            raise
-        fallback: PlanningSession = _planning(settings, ctx.min_ctx)
-        return fallback, None, f"no model server ({err.message}): assuming num_ctx {ctx.min_ctx}"
-    how = "num_ctx pinned" if ctx.num_ctx else "num_ctx from the context policy"
-    return session, (backend, monitor, session), how
-
-
-def _planning(settings: Settings, num_ctx: int) -> Any:
-    from gemmacode.review.plan import PlanningSession
-    from gemmacode.tokens.calibration import default_store
-
-    model = settings.backend.model
-    counter = default_store(settings).counter_for(model)
-    reserve = min(settings.sampling.num_predict, num_ctx // 2)
-    return PlanningSession(model, num_ctx, reserve, settings.context.token_margin, counter)
-
-
-async def close_session(handles: Any) -> None:
-    """Close what :func:`make_session` opened: the session, its backend and GPU monitor."""
-    if handles is None:
-        return
-    backend, monitor, session = handles
-    try:
-        await session.aclose()
-        await backend.aclose()
-    finally:
-        if monitor is not None:
-            monitor.close()
-
-
-def _map_text(index: Any, session: Session, settings: Settings, focus: list[str]) -> str:
-    if index is None:
-        return ""
-    from gemmacode.commands.common import map_cache_dir
-    from gemmacode.repomap.build import build_map
-
-    tokens = min(settings.map.tokens, session.budget().prompt_tokens // 6)
-    if tokens < 64:
-        return ""
-    cache = map_cache_dir(index.root, settings)
-    outline = build_map(index, session.counter, tokens, focus=focus, cache_dir=cache)
-    return "Repository outline:\n" + outline.text
+def spec_for(args: argparse.Namespace, settings: Settings) -> ReviewSpec:
+    """The review the flags ask for (a target together with a mode is refused here with
+    the same line the target resolver gives)."""
+    modes = [
+        m
+        for m, on in (("--staged", args.staged), ("--working", args.working), ("--diff", args.diff))
+        if on
+    ]
+    if modes and args.target:
+        given = " and ".join([*modes, str(args.target)])
+        raise UsageError(
+            f"review takes one target, got {given}",
+            "give a path or one of --staged, --working, --diff",
+        )
+    kind: TargetKind = "staged"
+    target = ""
+    if args.working:
+        kind = "working"
+    elif args.diff is not None:
+        kind, target = "diff", args.diff
+    elif args.target is not None and not args.staged:
+        kind, target = "path", args.target
+    return ReviewSpec(
+        kind,
+        target,
+        cwd=Path.cwd(),
+        focus=tuple(args.focus or ()),
+        extra=settings.review.extra_instructions if args.extra else "",
+        prose=not args.no_prose,
+    )
 
 
 def explain_text(doc: dict[str, Any], how: str) -> str:
@@ -234,156 +155,55 @@ def explain_text(doc: dict[str, Any], how: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def _sources(
-    target: CodeTarget | DirTarget | DiffTarget, result: ReviewResult, root: Path
-) -> dict[str, str]:
-    """The text each finding's lines refer to, for the excerpts."""
-    from gemmacode.review.targets import CodeTarget, DiffTarget
-
-    if isinstance(target, CodeTarget):
-        return {target.path: target.text}
-    out: dict[str, str] = {}
-    for path in {f.file for f in result.findings}:
-        text: str | None
-        if isinstance(target, DiffTarget):
-            text = target.new_text(path)
-        else:
-            try:
-                text = (root / path).read_text("utf-8", "replace")
-            except OSError:
-                text = None
-        if text is not None:
-            out[path] = text
-    return out
-
-
 def emit_findings(args: argparse.Namespace, result: ReviewResult, sources: dict[str, str]) -> None:
     from gemmacode import __version__
     from gemmacode.review.findings.render import render_human, render_json
 
     if args.json:
-        _write(render_json(result))
+        write(render_json(result))
     elif args.sarif:
         from gemmacode.review.findings.sarif import to_sarif
 
         doc = to_sarif(result.findings, tool_version=__version__, model=result.model)
-        _write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
-        import os
-
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        _write("\n" + render_human(result.findings, sources=sources, color=color))
+        write("\n" + render_human(result.findings, sources=sources, color=color))
         for note in result.notes:
-            _progress(note)
-
-
-async def _run(args: argparse.Namespace) -> int:
-    root, settings = settings_for(args)
-    warm = prewarm(settings, client=not (args.explain_context and settings.context.num_ctx))
-    try:
-        return await _review(args, root, settings, warm)
-    finally:
-        warm.close()
+            progress(note)
 
 
 async def _review(args: argparse.Namespace, root: Path, settings: Settings, warm: Prewarm) -> int:
-    from gemmacode.review.engine import ReviewOptions, ReviewResult, review_plan
+    from gemmacode.review.engine import ReviewResult
     from gemmacode.review.findings.render import exit_code_for
-    from gemmacode.review.plan import explain_plan, plan_target
-    from gemmacode.review.targets import DiffTarget, resolve_target
 
-    cwd = Path.cwd()
+    spec = spec_for(args, settings)
     fail_on = args.fail_on or settings.review.fail_on
-    focus = list(args.focus or settings.review.focus)
-    extra = ""
-    if args.extra:
-        extra = settings.review.extra_instructions
-        if not extra.strip():
-            raise UsageError(
-                "--extra was given but review.extra_instructions is empty",
-                "set extra_instructions under [review] in .gemmacode.toml",
-            )
-    staged = args.staged or (args.target is None and not args.working and args.diff is None)
+    nothing = ReviewResult([], "", [], settings.backend.model, [])
     # find_root already asked git for the work tree above cwd (unless --root was given)
-    git_root = root if getattr(args, "root", None) is None and (root / ".git").exists() else None
-    target = resolve_target(
-        args.target,
-        cwd=cwd,
-        staged=staged,
-        working=args.working,
-        diff=args.diff,
-        git_root=git_root,
-    )
-    if isinstance(target, DiffTarget) and not target.files:
-        _progress(f"nothing to review: no {target.label}")
-        if args.json or args.sarif:
-            emit_findings(args, ReviewResult([], "", [], settings.backend.model, []), {})
-        return 0
-    related: Any = None
-    cached: Any = None
-    index: Any = None
-    tags: Any = None
-
-    def release() -> None:
-        if related is not None:
-            related.close()
-        if cached is not None:
-            cached.close()
-
-    if isinstance(target, DiffTarget):
-        # Related code from git grep + the tags of a few files, read from the index cache
-        # when it holds the same content, else parsed: decoding a large index's every
-        # symbol would cost more than the whole start-up budget of a --staged review.
-        # The search runs in the background while the model session is set up.
-        from gemmacode.index.cached_tags import CachedTags
-        from gemmacode.review.related import GrepRelated, change_names, memo_tags
-
-        cached = CachedTags(target.root, settings.index)
-        tags = memo_tags(cached)
-        related = GrepRelated(target.root, tags)
-        try:
-            related.start(*change_names(target, tags))
-        except BaseException:
-            release()
-            raise
-    else:
-        index = open_index_quietly(root, settings)
-    opts = ReviewOptions(
-        focus=focus,
-        extra=extra,
-        prose=not args.no_prose,
-        on_text=None if (args.json or args.sarif) else _write,
-        on_progress=_progress,
-    )
-    try:
-        session, handles, how = await make_session(
-            settings, offline_ok=args.explain_context, warm=warm
-        )
-    except BaseException:
-        release()
-        raise
-    try:
-        if not isinstance(target, DiffTarget):
-            paths = [target.path]
-            opts.map_text = _map_text(index, session, settings, paths)
-        plan, label = plan_target(
-            target,
-            session,
-            opts,
-            root=root,
-            index=related,
-            max_file_bytes=settings.index.max_file_bytes,
-            tags_fn=tags,
-        )
-        _resume_gc()
+    from_git = getattr(args, "root", None) is None and (root / ".git").exists()
+    async with open_session(
+        settings, root=root, warm=warm, git_root=from_git, progress_bar=True
+    ) as core:
         if args.explain_context:
-            doc = explain_plan(session, plan, label, opts)
-            doc["num_ctx_source"] = how
-            _write(json.dumps(doc, indent=2) + "\n" if args.json else explain_text(doc, how))
+            found = await core.explain_review(spec, note=progress)
+            if found.doc is None:
+                if args.json or args.sarif:
+                    emit_findings(args, nothing, {})
+                return 0
+            doc, how = found.doc, found.how
+            write(json.dumps(doc, indent=2) + "\n" if args.json else explain_text(doc, how))
             return 0
-        result = await review_plan(session, plan, label, opts)
-    finally:
-        release()
-        await close_session(handles)
-    emit_findings(args, result, _sources(target, result, root))
+        first_pass = "review" if spec.prose else "findings"
+        prose = not (args.json or args.sarif)
+        shown = await render_task(core.review(spec), prose=prose, first_pass=first_pass)
+    done = shown.finished
+    if not shown.planned:  # nothing to review
+        if args.json or args.sarif:
+            emit_findings(args, nothing, {})
+        return 0
+    result = ReviewResult(
+        list(done.findings), done.prose, list(done.finals), done.model, list(done.notes)
+    )
+    emit_findings(args, result, done.sources)
     return exit_code_for(result.findings, fail_on)

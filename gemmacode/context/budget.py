@@ -36,6 +36,7 @@ class Budget:
     num_ctx: int
     num_predict: int
     margin: float = 0.08
+    cap: int | None = None  # a caller's own limit on prompt tokens below what num_ctx allows
 
     @property
     def margin_tokens(self) -> int:
@@ -43,7 +44,8 @@ class Budget:
 
     @property
     def prompt_tokens(self) -> int:
-        return max(0, self.num_ctx - self.num_predict - self.margin_tokens)
+        room = max(0, self.num_ctx - self.num_predict - self.margin_tokens)
+        return room if self.cap is None else max(0, min(room, self.cap))
 
 
 @dataclass(frozen=True)

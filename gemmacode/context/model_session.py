@@ -13,6 +13,10 @@ and the calibration store. For each request it
 4. streams the events, then calibrates the token counter from ``Final.prompt_tokens``,
    flags silent truncation on the Final record (``truncated=True`` plus a note in
    :attr:`ModelSession.notes`) and records the reload cost of a size change.
+
+An :class:`RequestObserver` (the core session's status board) hears each request as it
+leaves and once its Final is in, after the policy has recorded it; :attr:`prompt_cap`
+limits every request's prompt below what ``num_ctx`` allows (a deadline-bound caller).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from gemmacode.backends.base import (
     Backend,
@@ -48,6 +52,23 @@ from gemmacode.tokens.encoding import raw_count
 
 PART_SEPARATOR = "\n\n"
 PRIMED_FOR_S = 1.0  # how long prepare()'s /api/ps answer stands in for asking again
+
+
+class RequestObserver(Protocol):
+    """Hears every request of a :class:`ModelSession` (on the request path)."""
+
+    def leaving(self, request: ChatRequest, budget: Budget) -> None:
+        """``request`` is about to be sent, fitted to ``budget``."""
+
+    def finished(
+        self,
+        request: ChatRequest,
+        budget: Budget,
+        final: Final,
+        loaded: list[LoadedModel] | None,
+    ) -> None:
+        """Its Final is in (calibrated, truncation flagged) and the policy has recorded it;
+        ``loaded`` is the server's fresh ``/api/ps`` answer (None: not asked)."""
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -88,6 +109,8 @@ class ModelSession:
         self.last_request: ChatRequest | None = None
         self.last_calibration: CalibrationResult | None = None
         self.notes: list[str] = []
+        self.observer: RequestObserver | None = None
+        self.prompt_cap: int | None = None  # prompt tokens per request, below num_ctx's room
         self._inflight = 0
         self._prev_prompt = ""
         self._prev_ctx = 0
@@ -128,6 +151,18 @@ class ModelSession:
         await self._choose(loaded)
         self._primed = (self.clock(), loaded)
 
+    async def rechoose(self) -> int:
+        """Choose the next request's size now, between requests: a long-lived session packs
+        its next task for the size it will be sent at (a change decided here is the one the
+        request applies; it never changes during a request). The ``/api/ps`` answer asked
+        here stands in for the request's own when it leaves within a second."""
+        await self.prepare()
+        assert self.policy is not None
+        loaded = [] if self.policy.pinned else await self._loaded()
+        size = await self._choose(loaded)
+        self._primed = (self.clock(), loaded)
+        return size
+
     def _install(self, info: ModelInfo) -> None:
         policy = ContextPolicy(
             self.settings.context,
@@ -167,7 +202,10 @@ class ModelSession:
         """The split of the current size; the answer reserve is at most half of it."""
         reserve = num_predict or self.settings.sampling.num_predict
         return Budget(
-            self.num_ctx, min(reserve, self.num_ctx // 2), self.settings.context.token_margin
+            self.num_ctx,
+            min(reserve, self.num_ctx // 2),
+            self.settings.context.token_margin,
+            cap=self.prompt_cap,
         )
 
     def explain(self, parts: list[Part], num_predict: int | None = None) -> Fitted:
@@ -249,6 +287,8 @@ class ModelSession:
         self._prev_prompt, self._prev_ctx = prompt, budget.num_ctx
         self._inflight += 1
         try:
+            if self.observer is not None:
+                self.observer.leaving(request, budget)
             events = self.backend.chat(request)
             try:
                 async for event in events:
@@ -263,9 +303,12 @@ class ModelSession:
                                 prompt[:common].replace("\x00", "").replace("\x01", "")
                             )
                         event = self._finish(event, request, raw, shared)
+                        fresh: list[LoadedModel] | None = None
                         if self.policy is not None:
                             fresh = None if self.policy.pinned else await self._loaded()
                             self.policy.request_done(budget.num_ctx, event.load_s, fresh)
+                        if self.observer is not None:
+                            self.observer.finished(request, budget, event, fresh)
                     yield event
             finally:
                 aclose = getattr(events, "aclose", None)

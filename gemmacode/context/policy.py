@@ -151,20 +151,24 @@ class ContextPolicy:
         """Bytes the model needs on the GPU at ``num_ctx``, margin included."""
         return self.model.size_bytes + self.kv_bytes(num_ctx) + self.settings.vram_margin_mib * MIB
 
-    def fit(self, available: int) -> int:
+    def fit(self, available: int, *, commit: bool = True) -> int:
         """The largest allowed size that fits ``available`` bytes; the floor when none does.
 
         Sizes at or above one the server spilled at are left out until the available memory
-        has grown by the KV difference between that size and the next one down.
+        has grown by the KV difference between that size and the next one down (``commit``:
+        lift that ceiling for good once it has; False only looks).
         """
-        if self._ceiling_avail is not None and self._ceiling < math.inf:
-            lower = self._below(int(self._ceiling))
-            grown = self.kv_bytes(int(self._ceiling)) - self.kv_bytes(lower)
+        ceiling = self._ceiling
+        if self._ceiling_avail is not None and ceiling < math.inf:
+            lower = self._below(int(ceiling))
+            grown = self.kv_bytes(int(ceiling)) - self.kv_bytes(lower)
             if available >= self._ceiling_avail + grown:
-                self._ceiling, self._ceiling_avail = math.inf, None
+                ceiling = math.inf
+                if commit:
+                    self._ceiling, self._ceiling_avail = math.inf, None
         best = self.rungs[0]
         for rung in self.rungs:
-            if rung < self._ceiling and self.need(rung) <= available:
+            if rung < ceiling and self.need(rung) <= available:
                 best = rung
         return best
 
@@ -213,6 +217,40 @@ class ContextPolicy:
             self._up_since, self._up_target = self.clock(), fits
         else:
             self._up_target = min(self._up_target, fits)
+
+    def preview(self, reading: MemoryReading) -> tuple[int, str] | None:
+        """The change :meth:`choose` would make at the next request if ``reading`` were the
+        latest, and why; None when it would keep the size (pinned, not chosen yet, no GPU
+        figure, or nothing to change). Changes nothing: status bars show it as pending."""
+        with self._lock:
+            if self.pinned or not self.current:
+                return None
+            avail = self.available(reading, self._loaded)
+            mine = self._mine(self._loaded)
+            spilled = mine is not None and mine.spilled and mine.vram_bytes > 0
+            if avail is None:
+                if spilled and self.current > self.rungs[0]:
+                    return self._below(self.current), "server reports a spill to CPU"
+                return None
+            fits = self.fit(avail, commit=False)
+            if spilled:
+                target = min(fits, self._below(self.current))
+                if target < self.current:
+                    return target, "server reports layers spilled to CPU"
+                return None
+            if fits < self.current:
+                return fits, self._fit_reason(avail, fits)
+            now = self.clock()
+            if (
+                fits > self.current
+                and self._up_since is not None
+                and now - self._up_since >= self.settings.step_up_hold_s
+                and now - self.changes[-1].at >= self.settings.step_up_min_interval_s
+            ):
+                held = now - self._up_since
+                target = min(self._up_target, fits)
+                return target, f"headroom held {held:.0f}s; {self._fit_reason(avail, target)}"
+            return None
 
     def choose(
         self,

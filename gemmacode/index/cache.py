@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from gemmacode.config import IndexSettings, user_cache_dir
+from gemmacode.config import IndexSettings, private_dir, user_cache_dir
 
 SCHEMA = 1
 DB_NAME = "index.sqlite"
@@ -94,7 +94,13 @@ class IndexCache:
         self.path = directory / DB_NAME
         self.fingerprint = fingerprint
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            private_dir(directory)
+            # The file holds private code: 0600 from the start (SQLite gives its -wal and
+            # -shm files the database's permissions), and tightened if an older run left it
+            # readable by others.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            if self.path.stat().st_mode & 0o077:
+                self.path.chmod(0o600)
         except OSError as err:
             from gemmacode.errors import IndexBuildError
 

@@ -70,12 +70,15 @@ def open_index(
     cache_dir: Path | None = None,
     progress: bool = False,
     rebuild: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RepoIndex:
     """Refresh the index of ``root`` from its cache and return it.
 
     ``cache_dir`` is the exact cache folder (default from :func:`cache.default_cache_dir`).
     ``progress`` draws a bar on stderr when it is a terminal. ``rebuild`` forgets the cache
-    first. A corrupt cache file is deleted and rebuilt rather than reported.
+    first. ``on_progress(done, total)`` hears the same progress as the bar (files read of
+    those that changed), for front ends that draw their own. A corrupt cache file is
+    deleted and rebuilt rather than reported.
     """
     root = Path(root).resolve()
     if not root.is_dir():
@@ -84,11 +87,11 @@ def open_index(
     try:
         with workers_mod.gc_paused():
             try:
-                return _refresh(root, settings, folder, progress, rebuild)
+                return _refresh(root, settings, folder, progress, rebuild, on_progress)
             except cache_mod.CorruptCacheError:
                 cache_mod.destroy(folder)
             try:
-                return _refresh(root, settings, folder, progress, rebuild)
+                return _refresh(root, settings, folder, progress, rebuild, on_progress)
             except cache_mod.CorruptCacheError as err:
                 raise IndexBuildError(
                     f"the index cache {folder / cache_mod.DB_NAME} is damaged ({err})",
@@ -102,7 +105,12 @@ def open_index(
 
 
 def _refresh(
-    root: Path, settings: IndexSettings, folder: Path, progress: bool, rebuild: bool
+    root: Path,
+    settings: IndexSettings,
+    folder: Path,
+    progress: bool,
+    rebuild: bool,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RepoIndex:
     from gemmacode.index.tags import fingerprint
 
@@ -160,7 +168,17 @@ def _refresh(
 
         if stale:
             _read_stale(
-                stale, db, settings, records, skipped, upserts, scan_ns, progress, stats, store
+                stale,
+                db,
+                settings,
+                records,
+                skipped,
+                upserts,
+                scan_ns,
+                progress,
+                stats,
+                store,
+                on_progress,
             )
             store([], flush=True)
         stored = len(new_parses)
@@ -253,6 +271,7 @@ def _read_stale(
     progress: bool,
     stats: IndexStats,
     store: Callable[[list[ParseRow]], None],
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> None:
     """Read, hash and (for content never parsed) parse the changed files.
 
@@ -268,7 +287,7 @@ def _read_stale(
         workers = 1
     stats.workers = workers if workers > 1 else 0
     by_path = {c.path: c for c in stale}
-    bar = Progress(len(stale), enabled=progress)
+    bar = Progress(len(stale), enabled=progress, report=on_progress)
 
     def take(outcomes: list[workers_mod.Outcome]) -> None:
         parses: list[ParseRow] = []

@@ -205,20 +205,32 @@ class Progress:
     """A one-line bar on a terminal's stderr, redrawn at most ten times a second; silent
     when the stream is not a terminal (piped, captured, CI)."""
 
-    def __init__(self, total: int, stream: IO[str] | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        total: int,
+        stream: IO[str] | None = None,
+        enabled: bool = True,
+        *,
+        report: Callable[[int, int], None] | None = None,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled and total > 0 and self.stream.isatty()
         self.total = total
+        self.report = report  # (done, total), at the same pace as the bar, for front ends
         self._last = 0.0
         self._drawn = False
 
     def update(self, done: int, force: bool = False) -> None:
-        if not self.enabled:
+        if not self.enabled and self.report is None:
             return
         now = time.monotonic()
         if not force and now - self._last < 0.1:
             return
         self._last = now
+        if self.report is not None:
+            self.report(min(done, self.total), self.total)
+        if not self.enabled:
+            return
         width = 30
         filled = int(width * min(done, self.total) / self.total)
         bar = "#" * filled + "-" * (width - filled)

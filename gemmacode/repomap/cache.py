@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from gemmacode.config import private_dir
 from gemmacode.index.model import FileRecord
 
 VERSION = 3
@@ -117,7 +118,7 @@ def store(cache_dir: Path, kind: str, key: str, doc: dict[str, Any]) -> None:
     """Write ``doc`` under ``key`` atomically; failures only cost the next run some time."""
     path = _entry(cache_dir, kind, key)
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(cache_dir)  # 0700; mkstemp makes the file 0600
         fd, tmp = tempfile.mkstemp(prefix=f".{kind}-", dir=cache_dir)
         try:
             with os.fdopen(fd, "wb") as fh:

@@ -82,6 +82,9 @@ class ReviewOptions:
     prose: bool = True
     on_text: Callable[[str], None] | None = None  # streamed prose, as it arrives
     on_progress: Callable[[str], None] | None = None  # "chunk i of n"
+    # (unit i, of n units, pass: "review", "findings" or "merge"), before each model request
+    on_request: Callable[[int, int, str], None] | None = None
+    on_findings: Callable[[list[Finding]], None] | None = None  # each unit's, then the merge's
     map_text: str = ""  # repo map for the shared prefix, "" for none
     env: Mapping[str, str] | None = None  # where prompt overrides are looked up
 
@@ -230,12 +233,15 @@ def _anchor(
 
 
 async def review_request(
-    session: Session, request: Request, opts: ReviewOptions
+    session: Session, request: Request, opts: ReviewOptions, *, index: int = 1, total: int = 1
 ) -> tuple[list[Finding], str, list[Final], list[str]]:
-    """Run one request (prose then extraction, or extraction alone); anchored findings."""
+    """Run one request (prose then extraction, or extraction alone); anchored findings.
+    ``index`` of ``total`` numbers the unit for ``opts.on_request``."""
     unit, finals, notes, prose = request.unit, [], [], ""
     parts = request.parts
     if opts.prose:
+        if opts.on_request is not None:
+            opts.on_request(index, total, "review")
         prose, final = await _collect(session, parts, json_schema=None, on_text=opts.on_text)
         if opts.on_text is not None and prose and not prose.endswith("\n"):
             opts.on_text("\n")
@@ -244,6 +250,8 @@ async def review_request(
         if _NOTHING_FOUND.fullmatch(prose.strip()):  # nothing to extract: save a request
             return [], prose, finals, notes
         parts = unit_parts(unit, request.label, opts, extraction=prose)
+    if opts.on_request is not None:
+        opts.on_request(index, total, "findings")
     raw, final = await _collect(session, parts, json_schema=FINDINGS_SCHEMA, on_text=None)
     finals += [final] if final else []
     notes += _final_notes(final, f"{request.label} (findings)")
@@ -297,8 +305,11 @@ async def merge_findings(
     opts: ReviewOptions,
     notes: list[str],
     finals: list[Final],
+    *,
+    total: int = 1,
 ) -> list[Finding]:
-    """The reduce step: a merge pass when it fits, else (or on failure) deterministic dedupe."""
+    """The reduce step: a merge pass when it fits, else (or on failure) deterministic dedupe.
+    ``total`` is the number of units merged (for ``opts.on_request``)."""
     from gemmacode.review.findings.parse import parse_findings
 
     if len(findings) < 2:
@@ -311,6 +322,8 @@ async def merge_findings(
     except ContextOverflowError:
         notes.append("merged findings without a model pass: the merge prompt does not fit")
         return _dedupe(findings)
+    if opts.on_request is not None:
+        opts.on_request(total, total, "merge")
     raw, final = await _collect(session, parts, json_schema=FINDINGS_SCHEMA, on_text=None)
     finals += [final] if final else []
     notes += _final_notes(final, "merge pass")
@@ -335,7 +348,11 @@ async def review_plan(
     for i, request in enumerate(requests, 1):
         if len(requests) > 1 and opts.on_progress is not None:
             opts.on_progress(f"chunk {i} of {len(requests)}")
-        found, text, finals, notes = await review_request(session, request, opts)
+        found, text, finals, notes = await review_request(
+            session, request, opts, index=i, total=len(requests)
+        )
+        if opts.on_findings is not None:
+            opts.on_findings(found)
         result.findings += found
         result.finals += finals
         result.notes += notes
@@ -345,8 +362,17 @@ async def review_plan(
             ranges.setdefault(path, []).extend(rs)
     if len(requests) > 1:
         result.findings = await merge_findings(
-            session, result.findings, ranges, label, opts, result.notes, result.finals
+            session,
+            result.findings,
+            ranges,
+            label,
+            opts,
+            result.notes,
+            result.finals,
+            total=len(requests),
         )
+        if opts.on_findings is not None:
+            opts.on_findings(result.findings)
     result.prose = "\n\n".join(prose)
     return result
 

@@ -99,10 +99,18 @@ class GrepRelated:
     """Implements :class:`gemmacode.review.packing.RelatedIndex` over the work tree."""
 
     def __init__(
-        self, root: Path, tags_fn: TagsFn, *, max_files: int = 12, max_parses: int = 12
+        self,
+        root: Path,
+        tags_fn: TagsFn,
+        *,
+        max_files: int = 12,
+        max_parses: int = 12,
+        env: dict[str, str] | None = None,
     ) -> None:
+        """``env``: extra git environment (``GIT_INDEX_FILE`` for a commit hook's index)."""
         self.root = root
         self.tags_fn = tags_fn
+        self.env = env or {}
         self.max_files = max_files
         self.max_parses = max_parses
         self._hits: dict[str, list[tuple[str, int]]] = {}
@@ -136,7 +144,7 @@ class GrepRelated:
         # One -E alternation: git's many "-F -w -e" patterns take seconds on a large tree.
         pattern = "(" + "|".join(todo) + ")"
         args = ["grep", "-n", "-w", "-E", "-I", "-z", "--full-name", "-e", pattern, "--"]
-        cmd, env = git_command(self.root, *args, *(f"*{e}" for e in exts))
+        cmd, env = git_command(self.root, *args, *(f"*{e}" for e in exts), env_extra=self.env)
         self._pending = todo
         # Output goes to a file, not a pipe: a pipe holds 64 KB, and git would stall once it
         # is full until prime() reads, instead of searching while the caller works.

@@ -193,6 +193,7 @@ class DiffTarget:
     root: Path
     files: list[FileDiff]
     worktree_new_side: bool = False
+    git_env: dict[str, str] = field(default_factory=dict)  # GIT_INDEX_FILE for another index
     _texts: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     def prefetch(self, paths: Sequence[str]) -> None:
@@ -301,10 +302,11 @@ def _dir_target(root: Path, cwd: Path, raw: str, in_git: bool) -> DirTarget:
     return DirTarget(rel or ".", files)
 
 
-def _diff_target(root: Path, kind: str, spec: str) -> DiffTarget:
+def _diff_target(root: Path, kind: str, spec: str, index_file: Path | None = None) -> DiffTarget:
     if kind == "staged":
-        raw = git(root, "diff", "--cached", *DIFF_ARGS)
-        return DiffTarget("staged", "staged changes", root, parse_diff(_text(raw)))
+        env = {"GIT_INDEX_FILE": str(index_file)} if index_file is not None else {}
+        raw = git(root, "diff", "--cached", *DIFF_ARGS, env_extra=env)
+        return DiffTarget("staged", "staged changes", root, parse_diff(_text(raw)), git_env=env)
     if kind == "working":
         raw = _worktree_diff(root)
         return DiffTarget(
@@ -345,6 +347,7 @@ def resolve_target(
     diff: str | None = None,
     index: SymbolFinder | None = None,
     git_root: Path | None = None,
+    index_file: Path | None = None,
 ) -> CodeTarget | DirTarget | DiffTarget:
     """Turn the review command line into a target.
 
@@ -352,6 +355,8 @@ def resolve_target(
     ``staged``, ``working`` and ``diff`` ask for changes instead. ``index`` (a RepoIndex) is
     used to find symbols when given; otherwise the file's own tags are read. ``git_root`` is
     the work-tree root of ``cwd`` when the caller has already asked git (saves a git call).
+    ``index_file`` (absolute) is the index ``staged`` reads instead of the repository's: a
+    commit hook's ``GIT_INDEX_FILE`` under ``git commit -a`` or ``git commit PATH``.
     """
     modes = [m for m, on in (("--staged", staged), ("--working", working), ("--diff", diff)) if on]
     if len(modes) > 1 or (modes and spec):
@@ -367,7 +372,7 @@ def resolve_target(
             if not diff.strip():
                 raise UsageError("--diff needs a revision range", "e.g. --diff main...HEAD")
             return _diff_target(root, "range", diff.strip())
-        return _diff_target(root, "working" if working else "staged", "")
+        return _diff_target(root, "working" if working else "staged", "", index_file)
     try:
         root = repo_root(cwd)
         in_git = True

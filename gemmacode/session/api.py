@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from gemmacode.backends.base import ModelInfo
+from gemmacode.backends.base import LoadedModel, ModelInfo
 from gemmacode.config import Settings
-from gemmacode.session.events import Status, StatusEvent, TaskEvent
+from gemmacode.session.events import ServerState, Status, StatusEvent, TaskEvent
 
 TargetKind = Literal["path", "staged", "working", "diff"]
 
@@ -52,12 +52,13 @@ class ReviewSpec:
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """A model the server has, and whether it fits the GPU's free memory now."""
+    """A model the server has, what the server holds of it now, and whether it fits the
+    GPU's free memory now; ``note`` says so in one line ("yes, up to 64K context")."""
 
     info: ModelInfo
-    loaded: bool
+    loaded: LoadedModel | None  # None: not loaded now
     fits_now: bool | None  # None: unknown (no GPU reading)
-    max_ctx_now: int | None  # the largest context step that fits now, if known
+    max_ctx_now: int | None  # the largest context that fits now, if known
     note: str = ""
 
 
@@ -94,7 +95,8 @@ class Task(Protocol):
 
 class Workspace(Protocol):
     """One repository: its root, its settings, its index and map cache. Opened once per
-    session; :meth:`refresh` re-indexes on demand (incremental)."""
+    session; :meth:`refresh` re-indexes on demand (incremental). Blocking (it parses):
+    a front end calls it from a worker thread."""
 
     root: Path
     settings: Settings
@@ -103,6 +105,9 @@ class Workspace(Protocol):
 
     @property
     def cache_dir(self) -> Path: ...
+
+    @property
+    def map_cache_dir(self) -> Path: ...
 
 
 class CoreSession(Protocol):
@@ -125,10 +130,19 @@ class CoreSession(Protocol):
         the same conversation, sent after the stable prefix so the server's cache serves it."""
         ...
 
+    async def check_server(self) -> ServerState:
+        """Whether the server answers and has the model (also sent as a status event); a
+        front end re-runs it in the background while no server is up."""
+        ...
+
     async def models(self) -> list[ModelChoice]: ...
 
-    async def set_model(self, name: str) -> None: ...
+    async def set_model(self, name: str) -> None:
+        """Use ``name`` from the next task on; refused (one-line error, the current model
+        stays) when the server does not have it or a task is running."""
+        ...
 
     def set_num_ctx(self, num_ctx: int | None) -> None:
-        """Pin the context size (``None``: back to the policy's choice)."""
+        """Pin the context size (``None``: back to the policy's choice) from the next
+        request on; refused while a task is running."""
         ...

@@ -203,16 +203,23 @@ class FindingsReady:
 
 @dataclass(frozen=True)
 class Note:
-    """Something the user should know about this task (a part left out, a repaired answer)."""
+    """Something the user should know about this task. ``kind="result"``: about the answer
+    (a part left out, a repaired answer, a dropped finding); these are also in
+    ``Finished.notes``, and the CLI prints them after the findings. ``kind="info"``: about
+    the work as it happens ("continuing without the index", "nothing to review"); shown at
+    once and not repeated in ``Finished``."""
 
     text: str
+    kind: Literal["result", "info"] = "result"
 
 
 @dataclass(frozen=True)
 class Finished:
     """The last event of every task. ``outcome``: ``done``, ``cancelled`` or ``error``
-    (``error`` holds the one-line message). ``prose`` and ``findings`` are everything the task
-    produced, also when it was cut short."""
+    (``error`` holds the one-line message, ``exit_code`` the CLI's code for it). ``prose``
+    and ``findings`` are everything the task produced, also when it was cut short.
+    ``sources`` holds the text each finding's file had in what was reviewed (the staged
+    content for ``--staged``), for excerpts."""
 
     outcome: Literal["done", "cancelled", "error"]
     prose: str
@@ -222,6 +229,8 @@ class Finished:
     finals: tuple[Final, ...] = field(default=(), compare=False)
     error: str = ""
     seconds: float = 0.0
+    exit_code: int = 0
+    sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def complete(self) -> bool:

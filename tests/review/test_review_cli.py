@@ -200,9 +200,9 @@ def test_symbol_and_folder_targets_explained(
 def test_map_ask_and_file_reviews_share_the_repositorys_map_cache(
     repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gemmacode.commands.common import map_cache_dir
     from gemmacode.config import load_settings, user_cache_dir
     from gemmacode.repomap import build as repomap
+    from gemmacode.session.workspace import map_cache_dir
 
     # in-process rankings of an identical repository (other tests) would skip the disk
     monkeypatch.setattr(repomap, "_graphs", type(repomap._graphs)())

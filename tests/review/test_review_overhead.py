@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from gemmacode.backends.ollama import OllamaBackend
 from gemmacode.cli import main
-from gemmacode.commands.common import prewarm
 from gemmacode.config import IndexSettings, Settings, load_settings
 from gemmacode.errors import BackendError
 from gemmacode.gpu.monitor import GpuMonitor
@@ -30,6 +29,7 @@ from gemmacode.index.indexer import open_index
 from gemmacode.index.tags import extract_tags
 from gemmacode.index.workers import digest
 from gemmacode.review.related import GrepRelated, defines, memo_tags
+from gemmacode.session.startup import prewarm
 from tests.conftest import git
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gemmacode.commands.common import prewarm
 from gemmacode.config import load_settings
+from gemmacode.session.startup import prewarm
 from gemmacode.tokens import encoding as tokens
 from gemmacode.tokens.helper import COUNT, FEATURES, HELLO, TokenizerHelper, serve
 from tests.conftest import git

@@ -1,0 +1,222 @@
+"""Start-up tuning, in one place: what makes a short command (``review --staged``, the commit
+hook) reach the model server fast, and nothing else.
+
+Three tricks, each measured by ``bench/bench_review_overhead.py``:
+
+- **the tokenizer in a helper process** (:mod:`gemmacode.tokens.helper`): tiktoken's tables
+  take ~0.1 s to build while holding Python's interpreter lock, so they are built on another
+  core while this process reads the diff; counting goes through the helper until it stops;
+- **background loads**: the HTTP client library (httpx with anyio) is imported in a thread,
+  and the GPU monitor (NVML's set-up runs in C, without that lock) is made in another, while
+  the command waits on git;
+- **a paused garbage collector**: start-up allocates a few hundred thousand long-lived
+  objects and no cycles worth finding; the collector would walk them again and again
+  (~30 ms before the first request). :func:`prewarm` with ``pause_gc=True`` pauses it, the
+  request path calls :func:`gc_ready` once the first request is packed (everything alive
+  then is frozen out of the collector's reach), and :meth:`Prewarm.close` restores it.
+
+The entry point is :func:`prewarm`; its :class:`Prewarm` is handed to
+:func:`gemmacode.session.core.open_session`, which takes the GPU monitor from it. A
+long-lived front end (the terminal UI) needs none of this: it opens the session without one.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from typing import TYPE_CHECKING
+
+from gemmacode.config import Settings
+
+if TYPE_CHECKING:
+    from gemmacode.gpu.monitor import GpuMonitor
+    from gemmacode.tokens.helper import TokenizerHelper
+
+__all__ = [
+    "Prewarm",
+    "gc_ready",
+    "prewarm",
+    "start_tokenizer_helper",
+    "stop_tokenizer_helper",
+]
+
+
+class Prewarm:
+    """What :func:`prewarm` is loading in the background, and the GPU monitor it makes.
+
+    The monitor belongs to whoever calls :meth:`take_monitor`; :meth:`close` closes it when
+    nobody did (a review that found nothing to send), so NVML is always shut down.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None  # making the monitor
+        self._loader: threading.Thread | None = None  # importing the client, the tokenizer
+        self._monitor: GpuMonitor | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+        self._helper: TokenizerHelper | None = None  # counting tokens, see tokens.helper
+        self._gc_paused = False
+
+    def _start_monitor(self, settings: Settings) -> None:
+        def make() -> None:
+            try:
+                from gemmacode.gpu.monitor import monitor_for
+
+                self._monitor = monitor_for(settings)
+            except BaseException as err:  # raised in the caller's thread by take_monitor
+                self._error = err
+
+        self._thread = threading.Thread(target=make, name="gemmacode-gpu-setup")
+        self._thread.start()
+
+    def take_monitor(self, settings: Settings) -> GpuMonitor:
+        """The GPU monitor for ``settings``: the one made in the background (waiting for it)
+        the first time, else a new one. The caller closes it."""
+        if self._thread is None or self._taken:
+            from gemmacode.gpu.monitor import monitor_for
+
+            return monitor_for(settings)
+        self._thread.join()
+        self._taken = True
+        if self._error is not None:
+            raise self._error
+        assert self._monitor is not None
+        return self._monitor
+
+    def close(self) -> None:
+        """Close a monitor made in the background that nobody took, stop the tokenizer
+        helper (counting goes back in-process), wait for the loading thread and give the
+        garbage collector back as it was."""
+        stop_tokenizer_helper(self._helper)
+        self._helper = None
+        if self._thread is not None and not self._taken:
+            self._thread.join()
+            self._taken = True
+            if self._monitor is not None:
+                self._monitor.close()
+        if self._loader is not None:
+            self._loader.join()
+            self._loader = None
+        if self._gc_paused:
+            self._gc_paused = False
+            _end_gc_pause()
+
+
+def start_tokenizer_helper() -> TokenizerHelper | None:
+    """Count tokens in a helper process from now on (:mod:`gemmacode.tokens.helper`: the
+    tables are built on another core while this process works), unless this process has the
+    tables already or no helper can start. Stop it with :func:`stop_tokenizer_helper`."""
+    from gemmacode.tokens import encoding as tokens
+
+    if tokens.loaded():
+        return None
+    from gemmacode.tokens.helper import TokenizerHelper
+
+    helper = TokenizerHelper.start()
+    if helper is not None:
+        tokens.use_helper(helper)
+    return helper
+
+
+def stop_tokenizer_helper(helper: TokenizerHelper | None) -> None:
+    """Stop a helper from :func:`start_tokenizer_helper`; counting goes back in-process."""
+    if helper is None:
+        return
+    from gemmacode.tokens import encoding as tokens
+
+    tokens.use_helper(None)
+    helper.close()
+
+
+# --- the garbage collector ------------------------------------------------------------------
+
+_gc_was_enabled = False  # the collector was on (and nothing frozen) when the pause began
+
+
+def _begin_gc_pause() -> bool:
+    """Pause the collector; False (nothing done) when it is off already or a caller froze
+    objects itself (its collector settings are left untouched)."""
+    global _gc_was_enabled
+    _gc_was_enabled = gc.isenabled() and gc.get_freeze_count() == 0
+    if _gc_was_enabled:
+        gc.disable()
+    return _gc_was_enabled
+
+
+def gc_ready() -> None:
+    """The first request is packed: turn the collector back on (if :func:`prewarm` paused
+    it) for what the request allocates from now on; everything alive now is start-up state,
+    moved to the permanent generation so the next collection does not walk it all at once.
+    Harmless when nothing is paused."""
+    if _gc_was_enabled and not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def _end_gc_pause() -> None:
+    """Collector on again and the frozen start-up state back in its reach (in-process
+    callers, tests among them, get their collector back as it was)."""
+    global _gc_was_enabled
+    gc_ready()
+    if _gc_was_enabled:
+        gc.unfreeze()
+    _gc_was_enabled = False
+
+
+# --- the entry point ------------------------------------------------------------------------
+
+
+def prewarm(settings: Settings, *, client: bool = True, pause_gc: bool = False) -> Prewarm:
+    """Start the tokenizer helper process and load the backend's client library in a
+    background thread; with ``pause_gc`` also pause the garbage collector until
+    :func:`gc_ready`. Call :meth:`Prewarm.close` when the command is done.
+
+    A review spends its first few hundred milliseconds on git and tree-sitter work that needs
+    neither; the two loads (httpx with anyio, tiktoken's BPE tables) take another ~0.2 s.
+    Python holds one lock while it runs Python code, so a thread overlaps only with what
+    waits outside it (git subprocesses, the model server's answers), and building the BPE
+    tables holds that lock throughout: so the tables are built in a helper process on another
+    core (:mod:`gemmacode.tokens.helper`), and counting goes through it; when no helper can
+    run, the thread loads them here. Later imports of the same modules simply wait for the
+    thread through Python's per-module import locks. ``client=False`` skips the client
+    library (planning with a pinned num_ctx never talks to a server).
+
+    When the context size is not pinned, the GPU monitor is made in a second thread too:
+    NVML's set-up (``nvmlInit`` opens the driver) runs in C through ctypes without that
+    lock, so it costs the review nothing. Take it with :meth:`Prewarm.take_monitor`.
+    """
+    warm = Prewarm()
+    if pause_gc:
+        warm._gc_paused = _begin_gc_pause()
+    warm._helper = start_tokenizer_helper()
+
+    def tokenizer() -> None:
+        if warm._helper is not None:
+            return  # the helper loads the tables
+        from gemmacode.tokens.encoding import raw_count
+
+        raw_count("warm")
+
+    def load() -> None:
+        try:
+            from gemmacode.backends.clientlib import import_httpx, prime_async_io
+
+            # With a pinned size the client is first needed for the request itself, after
+            # the packing that needs the tokenizer: load that first. Unpinned, the model's
+            # description (the client) comes before any packing.
+            pinned = bool(settings.context.num_ctx)
+            if pinned:
+                tokenizer()
+            if client and settings.backend.kind in ("ollama", "openai"):
+                import_httpx()  # both speak HTTP through httpx (see backends.ollama_wire)
+                prime_async_io()
+            if not pinned:
+                tokenizer()
+        except Exception:  # the real import later reports any problem
+            return
+
+    if client and not settings.context.num_ctx:
+        warm._start_monitor(settings)
+    warm._loader = threading.Thread(target=load, name="gemmacode-prewarm")
+    warm._loader.start()
+    return warm
