@@ -16,7 +16,6 @@ means every file is parsed, as :func:`gemmacode.index.tags.extract_tags` does.
 from __future__ import annotations
 
 import hashlib
-import marshal
 import sqlite3
 import sys
 from pathlib import Path
@@ -25,7 +24,8 @@ from gemmacode.config import IndexSettings
 from gemmacode.index import cache as cache_mod
 from gemmacode.index.languages import LANGUAGES
 from gemmacode.index.model import Reference, Symbol
-from gemmacode.index.tags import ParseResult, extract_tags, fingerprint, symbols_from
+from gemmacode.index.parsed import load_records
+from gemmacode.index.tags import extract_tags, fingerprint
 
 
 def content_key(data: bytes) -> str:
@@ -71,7 +71,9 @@ class CachedTags:
         self._db = db
         return db
 
-    def _lookup(self, data: bytes, language: str) -> ParseResult | None:
+    def _lookup(
+        self, data: bytes, language: str, path: str
+    ) -> tuple[list[Symbol], list[Reference]] | None:
         db = self._open()
         if db is None:
             return None
@@ -86,17 +88,16 @@ class CachedTags:
         if row is None or "non-utf8" in str(row[1]).split(","):
             return None
         try:
-            symbols, names, lines = marshal.loads(row[0])
+            return load_records(row[0], path)
         except (ValueError, EOFError, TypeError):
             return None
-        return ParseResult(symbols, names, lines, False)
 
     def __call__(self, text: str, language: str, path: str) -> tuple[list[Symbol], list[Reference]]:
         if language in LANGUAGES:
-            found = self._lookup(text.encode("utf-8", "replace"), language)
+            found = self._lookup(text.encode("utf-8", "replace"), language, path)
             if found is not None:
                 self.hits += 1
-                return symbols_from(found, path)
+                return found
             self.misses += 1
         return extract_tags(text, language, path)
 

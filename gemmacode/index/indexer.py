@@ -11,14 +11,12 @@ asks for symbols, so a warm refresh that nobody queries never builds them.
 from __future__ import annotations
 
 import contextlib
-import marshal
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gemmacode.config import IndexSettings
 from gemmacode.errors import IndexBuildError
@@ -28,10 +26,14 @@ from gemmacode.index import workers as workers_mod
 from gemmacode.index.cache import FileRow, IndexCache, ParseRow
 from gemmacode.index.languages import LANGUAGES
 from gemmacode.index.model import FileRecord, Reference, Skipped, Symbol
+from gemmacode.index.parsed import (
+    SymbolTuple,
+    count_tags,
+    load_records,
+    load_tags,
+    symbols_from,
+)
 from gemmacode.index.workers import Progress
-
-if TYPE_CHECKING:
-    from gemmacode.index.tags import SymbolTuple
 
 POOL_MIN_FILES = 48  # fewer stale source files than this parse in-process
 POOL_MIN_BYTES = 512 * 1024
@@ -291,25 +293,27 @@ def _read_stale(
 
     def take(outcomes: list[workers_mod.Outcome]) -> None:
         parses: list[ParseRow] = []
-        for path, digest, language, reason, flags, blob in outcomes:
-            c = by_path[path]
+        for o in outcomes:
+            c = by_path[o.path]
             racy = c.mtime_ns >= scan_ns - RACY_WINDOW_NS
-            if digest:
+            if o.digest:
                 stats.hashed += 1
-            if reason:
-                skipped.append(Skipped(path, reason))
-                if reason in CONTENT_SKIPS:  # remembered, so an unchanged file is not reread
-                    upserts.append(FileRow(path, c.size, c.mtime_ns, "", "", "", reason, racy))
+            if o.reason:
+                skipped.append(Skipped(o.path, o.reason))
+                if o.reason in CONTENT_SKIPS:  # remembered, so an unchanged file is not reread
+                    upserts.append(FileRow(o.path, c.size, c.mtime_ns, "", "", "", o.reason, racy))
                 continue
-            row_flags = flags
-            if blob is not None:  # parse flags live with the parse result
-                parses.append(ParseRow(digest, language, blob, flags))
+            row_flags = o.flags
+            if o.blob is not None:  # parse flags live with the parse result
+                parses.append(ParseRow(o.digest, o.language, o.blob, o.flags))
                 stats.parsed += 1
                 row_flags = ""
-            records[path] = FileRecord(
-                path, language, c.size, c.mtime_ns, digest, flags=_split(row_flags)
+            records[o.path] = FileRecord(
+                o.path, o.language, c.size, c.mtime_ns, o.digest, flags=_split(row_flags)
             )
-            upserts.append(FileRow(path, c.size, c.mtime_ns, digest, language, row_flags, "", racy))
+            upserts.append(
+                FileRow(o.path, c.size, c.mtime_ns, o.digest, o.language, row_flags, "", racy)
+            )
         store(parses)
 
     max_bytes = settings.max_file_bytes
@@ -329,8 +333,8 @@ def _read_stale(
         for c in rest:
             bar.update(local + (pool.done if pool else 0))
             outcome = workers_mod.process(c.path, c.abspath, max_bytes, known)
-            if outcome[5] is not None:
-                known.add((outcome[1], outcome[2]))  # the same content elsewhere: parsed once
+            if outcome.blob is not None:  # the same content elsewhere: parsed once
+                known.add((outcome.digest, outcome.language))
             take([outcome])
             local += 1
         if pool is not None:
@@ -399,17 +403,15 @@ class RepoIndex:
         out = {p: (len(r.symbols), len(r.references)) for p, r in self._records.items()}
         for path in list(self._blobs):
             try:
-                syms, names, _lines = marshal.loads(self._blobs[path])
+                out[path] = count_tags(self._blobs[path])
             except (ValueError, EOFError, TypeError):
                 rec = self._decode(path)
                 out[path] = (len(rec.symbols), len(rec.references))
-                continue
-            out[path] = (len(syms), len(names))
         return out
 
     def tags_of(self, path: str) -> tuple[list[SymbolTuple], list[str]]:
-        """One file's definitions as plain tag tuples (``model.Symbol``'s fields without the
-        file) and the names it references, one per reference; empty for a file not indexed.
+        """One file's definitions as tag tuples (``model.Symbol``'s fields without the file)
+        and the names it references, one per reference; empty for a file not indexed.
 
         Builds no ``Symbol`` or ``Reference`` object and keeps the file undecoded: the repo
         map ranks tens of thousands of definitions and renders a few hundred, and building
@@ -418,19 +420,14 @@ class RepoIndex:
         blob = self._blobs.get(path)
         if blob is not None:
             try:
-                syms, names, _lines = marshal.loads(blob)
-                return syms, names
+                stored = load_tags(blob)
+                return stored.symbols, stored.ref_names
             except (ValueError, EOFError, TypeError):
                 pass  # a damaged entry: decoding parses the file again
         rec = self.record(path)
         if rec is None:
             return [], []
-        syms = [
-            (s.name, s.kind, s.scope, s.start_line, s.end_line, s.signature)
-            + (s.start_byte, s.end_byte)
-            for s in rec.symbols
-        ]
-        return syms, [r.name for r in rec.references]
+        return [SymbolTuple.of(s) for s in rec.symbols], [r.name for r in rec.references]
 
     def tag_tuples(self) -> dict[str, tuple[list[SymbolTuple], list[str]]]:
         """:meth:`tags_of` for every file, sorted by path."""
@@ -443,12 +440,10 @@ class RepoIndex:
         rec = self._records[path]
         blob = self._blobs.pop(path)
         try:
-            syms, names, lines = marshal.loads(blob)
+            rec.symbols, rec.references = load_records(blob, path)
         except (ValueError, EOFError, TypeError):  # a damaged entry: parse the file again
             result = parse_tags(self.read_text(path).encode("utf-8"), rec.language)
-            syms, names, lines = result.symbols, result.ref_names, result.ref_lines
-        rec.symbols = [Symbol(s[0], s[1], s[2], path, s[3], s[4], s[5], s[6], s[7]) for s in syms]
-        rec.references = [Reference(n, path, ln) for n, ln in zip(names, lines, strict=True)]
+            rec.symbols, rec.references = symbols_from(result, path)
         return rec
 
     def read_text(self, path: str) -> str:

@@ -9,8 +9,8 @@ nodes nest, so ``Class.method`` needs no per-language code. A query file may sta
 ``; inherits: a, b`` to include other files first (TypeScript extends JavaScript).
 
 :func:`parse_tags` is the hot path used by the indexer's worker processes: it takes bytes and
-returns plain tuples that marshal cheaply. :func:`extract_tags` wraps it for any text, for
-example the staged version of a file.
+returns a :class:`~gemmacode.index.parsed.ParseResult` of named tuples, cheap to build and to
+store. :func:`extract_tags` wraps it for any text, for example the staged version of a file.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from gemmacode.index.languages import LANGUAGES, get_language, get_parser
 from gemmacode.index.model import Reference, Symbol
+from gemmacode.index.parsed import ParseResult, SymbolTuple, symbols_from
 
 QUERY_DIR = Path(__file__).resolve().parent / "queries"
 TAGS_FORMAT = 3  # bump when the meaning of parse results changes, to invalidate caches
@@ -48,19 +49,6 @@ SIGNATURE_PARENTS = frozenset(
 )
 
 _INHERITS = re.compile(r"^;\s*inherits:\s*(.+)$", re.MULTILINE)
-
-
-# A definition without its file, as stored in the cache (fields as in model.Symbol): name,
-# kind, scope, start_line, end_line, signature, start_byte, end_byte. A plain tuple: there
-# are tens of thousands per repository and they go straight into marshal.
-SymbolTuple = tuple[str, str, str, int, int, str, int, int]
-
-
-class ParseResult(NamedTuple):
-    symbols: list[SymbolTuple]
-    ref_names: list[str]
-    ref_lines: list[int]  # 1-based, parallel to ref_names
-    has_error: bool
 
 
 def query_source(language: str) -> str:
@@ -271,7 +259,7 @@ def _nest(defs: list[_Def], data: bytes, lift: bool) -> list[SymbolTuple]:
         if end_line > line and data[d.end - 1] == 10:  # ends at a line start: not that line
             end_line -= 1
         out.append(
-            (
+            SymbolTuple(
                 d.name,
                 kind,
                 scope,
@@ -326,15 +314,6 @@ def _signature(node: Any, data: bytes, lift: bool) -> str:
     if len(text) > MAX_SIGNATURE:
         text = text[: MAX_SIGNATURE - 1] + "…"
     return text
-
-
-def symbols_from(result: ParseResult, path: str) -> tuple[list[Symbol], list[Reference]]:
-    """Records for ``path`` from a parse result (fresh or loaded from the cache)."""
-    symbols = [Symbol(s[0], s[1], s[2], path, s[3], s[4], s[5], s[6], s[7]) for s in result.symbols]
-    refs = [
-        Reference(n, path, ln) for n, ln in zip(result.ref_names, result.ref_lines, strict=True)
-    ]
-    return symbols, refs
 
 
 def extract_tags(text: str, language: str, path: str) -> tuple[list[Symbol], list[Reference]]:

@@ -1,8 +1,8 @@
 """Reading, hashing and parsing changed files, in worker processes or in-process.
 
-One function, :func:`process`, turns a path into an :data:`Outcome`: read (binary files
+One function, :func:`process`, turns a path into an :class:`Outcome`: read (binary files
 only sniffed), hashed, checked for the content skips, its language found and, when the
-content hash is not already in the cache, parsed into a marshalled tags result. Worker
+content hash is not already in the cache, parsed into its stored form (``parsed.dump_tags``). Worker
 processes run exactly the same function on batches of paths, so a cold index sends paths to
 the workers (not file bytes) and the main process only reads the files without a grammar.
 
@@ -16,22 +16,32 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-import marshal
 import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from gemmacode.index import files as files_mod
 from gemmacode.index.languages import LANGUAGES
+from gemmacode.index.parsed import dump_tags
 
 if TYPE_CHECKING:  # imported by Pool: a warm index never starts workers
     from concurrent.futures import Future
 
-# path, digest ("" when skipped unread), language, skip reason ("" if indexed), flags
-# (comma-separated), marshalled tags result (None when not parsed here)
-Outcome = tuple[str, str, str, str, str, bytes | None]
+
+class Outcome(NamedTuple):
+    """What the index learns from one changed file; sent back from a worker process (a
+    tuple: thousands of them cross the pipe in a cold index)."""
+
+    path: str
+    digest: str  # "" when skipped unread
+    language: str
+    reason: str  # a skip reason, "" when indexed
+    flags: str  # comma-separated, e.g. "non-utf8"
+    blob: bytes | None  # parsed.dump_tags of the parse; None when not parsed here
+
+
 Key = tuple[str, str]  # (digest, language): what a parse result is stored under
 
 _known: Collection[Key] = frozenset()  # in a worker: content already parsed, never redone
@@ -56,7 +66,7 @@ def digest(data: bytes) -> str:
 
 
 def parse_one(language: str, data: bytes) -> tuple[bytes, str]:
-    """(marshalled tags result, flags) for one file's bytes."""
+    """(stored tags result, flags) for one file's bytes."""
     from gemmacode.index.tags import parse_tags
 
     non_utf8 = not files_mod.is_utf8(data)
@@ -64,23 +74,23 @@ def parse_one(language: str, data: bytes) -> tuple[bytes, str]:
         data = files_mod.decode(data)[0].encode("utf-8")
     result = parse_tags(data, language)
     flags = (["non-utf8"] if non_utf8 else []) + (["parse-errors"] if result.has_error else [])
-    blob = marshal.dumps((result.symbols, result.ref_names, result.ref_lines))
-    return blob, ",".join(flags)
+    return dump_tags(result), ",".join(flags)
 
 
 def process(path: str, abspath: str, max_bytes: int, known: Collection[Key]) -> Outcome:
     """Everything the index needs from one changed file (see the module docstring)."""
     reason, data = files_mod.examine(abspath, max_bytes)
     if reason:
-        return (path, "", "", reason, "", None)
+        return Outcome(path, "", "", reason, "", None)
     content = digest(data)
     language = files_mod.detect_language(path, data)
     if language not in LANGUAGES:
-        return (path, content, language, "", "" if files_mod.is_utf8(data) else "non-utf8", None)
+        flags = "" if files_mod.is_utf8(data) else "non-utf8"
+        return Outcome(path, content, language, "", flags, None)
     if (content, language) in known:
-        return (path, content, language, "", "", None)
+        return Outcome(path, content, language, "", "", None)
     blob, flags = parse_one(language, data)
-    return (path, content, language, "", flags, blob)
+    return Outcome(path, content, language, "", flags, blob)
 
 
 def preload() -> None:

@@ -5,7 +5,7 @@ identifiers and a personalised PageRank) and renders the best-ranked signatures 
 file paths (:mod:`gemmacode.repomap.render`), never over the budget and filled to at least
 90% of it when the repository has enough to say. Same index, focus and question: same map.
 
-The ranking reads plain tag tuples (``RepoIndex.tags_of``), not symbol objects, and only the
+The ranking reads tag tuples (``RepoIndex.tags_of``), not symbol objects, and only the
 files of candidate definitions are turned into ``Symbol`` objects for rendering. Rankings are
 cached in memory for a long-running caller (the TUI) and, when ``cache_dir`` is given, on disk
 together with the finished maps (:mod:`gemmacode.repomap.cache`) for the command line. A
@@ -20,9 +20,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from gemmacode.index.model import FileRecord, Symbol
+from gemmacode.index.parsed import SymbolTuple
 from gemmacode.repomap import cache as mapcache
 from gemmacode.repomap.cache import fingerprint
 from gemmacode.repomap.graph import (
@@ -39,9 +40,6 @@ from gemmacode.repomap.render import RepoMap, fit
 from gemmacode.tokens.counter import TokenCounter
 from gemmacode.tokens.encoding import Counter
 
-if TYPE_CHECKING:
-    from gemmacode.index.tags import SymbolTuple
-
 _MEMORY_GRAPHS = 2
 _MEMORY_RANKS = 16
 _MAX_CHANGED = 32  # more changed files than this (a branch switch): build the graph anew
@@ -50,7 +48,7 @@ _MAX_CHANGED = 32  # more changed files than this (a branch switch): build the g
 class MapSource(Protocol):
     """What the map reads from an index (``RepoIndex`` has it). An index that also offers
     ``records()`` (the records before their symbols are decoded) lets a cached map skip
-    decoding altogether, and one with ``tags_of(path)`` (plain tag tuples) lets ranking
+    decoding altogether, and one with ``tags_of(path)`` (tag tuples) lets ranking
     skip building symbol objects."""
 
     @property
@@ -64,7 +62,7 @@ _graphs: OrderedDict[str, tuple[str, Graph]] = OrderedDict()  # fp -> (identity,
 _ranks: OrderedDict[tuple[str, str], Ranked] = OrderedDict()
 
 
-class _Tags(Mapping[str, tuple[Sequence["SymbolTuple"], Sequence[str]]]):
+class _Tags(Mapping[str, tuple[Sequence[SymbolTuple], Sequence[str]]]):
     """An index's tag tuples by path, read file by file when first asked for."""
 
     def __init__(self, paths: Sequence[str], read: Any) -> None:
@@ -102,9 +100,7 @@ class _Symbols(Mapping[str, list[Symbol]]):
         got = self._built.get(path)
         if got is None:
             syms = self._tags[path][0]
-            got = self._built[path] = [
-                Symbol(t[0], t[1], t[2], path, t[3], t[4], t[5], t[6], t[7]) for t in syms
-            ]
+            got = self._built[path] = [t.symbol(path) for t in syms]
         return got
 
     def __iter__(self) -> Iterator[str]:
@@ -114,17 +110,12 @@ class _Symbols(Mapping[str, list[Symbol]]):
         return len(self._tags)
 
 
-def tags_from_records(files: Mapping[str, FileRecord]) -> dict[str, Any]:
+def tags_from_records(
+    files: Mapping[str, FileRecord],
+) -> dict[str, tuple[list[SymbolTuple], list[str]]]:
     """The tag table of decoded records (for sources without ``tags_of``)."""
     return {
-        path: (
-            [
-                (s.name, s.kind, s.scope, s.start_line, s.end_line, s.signature)
-                + (s.start_byte, s.end_byte)
-                for s in rec.symbols
-            ],
-            [r.name for r in rec.references],
-        )
+        path: (list(map(SymbolTuple.of, rec.symbols)), [r.name for r in rec.references])
         for path, rec in files.items()
     }
 
@@ -176,7 +167,7 @@ def _store_ranked(cache_dir: Path, key: str, paths: list[str], ranked: Ranked) -
 
 def _scope_reader(graph: Graph, table: TagTable) -> Callable[[int, int], str]:
     def scope_of(i: int, k: int) -> str:
-        return str(table[graph.paths[i]][0][k][2])
+        return table[graph.paths[i]][0][k].scope
 
     return scope_of
 

@@ -10,7 +10,7 @@ the question names; each definition then gets the rank that flows into its name,
 the files defining it, plus a small share of its own file's rank so that definitions nobody
 references still come in a stable order.
 
-The graph is built from plain tag tuples (no symbol objects: a large repository has tens of
+The graph is built from tag tuples (no symbol objects: a large repository has tens of
 thousands) into flat lists that :mod:`gemmacode.repomap.pagerank` sums with C-level passes; a
 name defined in several files is one hub rather than a link from every referencing file to
 every defining one. Definitions are kept in their tie order (path, line, scope), so ranking
@@ -27,20 +27,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import accumulate, islice, repeat
-from operator import add, itemgetter, lt, mul, truediv
-from typing import TYPE_CHECKING
+from operator import add, lt, mul, truediv
 
+from gemmacode.index.parsed import SymbolTuple
 from gemmacode.repomap.pagerank import Flow, Grouped, grouped, grouped_sum, make_flow, solve
-
-if TYPE_CHECKING:
-    from gemmacode.index.tags import SymbolTuple
 
 GENERIC_DEFINERS = 12
 MENTION_BOOST = 10.0
 UNIFORM_SHARE = 0.25
 
 # Per file: its definitions as tag tuples and the names it references (one per reference).
-TagTable = Mapping[str, tuple[Sequence["SymbolTuple"], Sequence[str]]]
+TagTable = Mapping[str, tuple[Sequence[SymbolTuple], Sequence[str]]]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
@@ -192,10 +189,10 @@ class _Routes(dict[str, "int | None"]):
 
 def _tie_order(syms: Sequence[SymbolTuple]) -> list[int]:
     """Indices of ``syms`` by (start line, scope, index): usually already in order."""
-    lines = list(map(itemgetter(3), syms))
+    lines = [s.start_line for s in syms]
     if all(map(lt, lines, islice(lines, 1, None))):
         return list(range(len(syms)))
-    return sorted(range(len(syms)), key=lambda k: (syms[k][3], syms[k][2], k))
+    return sorted(range(len(syms)), key=lambda k: (syms[k].start_line, syms[k].scope, k))
 
 
 def build_graph(table: TagTable) -> Graph:
@@ -216,8 +213,8 @@ def build_graph(table: TagTable) -> Graph:
         ordered = syms if order[-1] == len(order) - 1 else [syms[k] for k in order]
         sym_file.extend(repeat(i, len(syms)))
         sym_k.extend(order)
-        sym_names.extend(map(itemgetter(0), ordered))
-        for name in dict.fromkeys(map(itemgetter(0), syms)):
+        sym_names.extend([s.name for s in ordered])
+        for name in dict.fromkeys([s.name for s in syms]):
             got = definers.get(name)
             if got is None:
                 definers[name] = [i]
@@ -287,7 +284,7 @@ def unchanged(graph: Graph, i: int, syms: Sequence[SymbolTuple], used: Sequence[
     if hi - lo != len(syms) or order != graph.sym_k[lo:hi]:
         return False
     ids = graph.ids
-    if [ids.get(syms[k][0], -1) for k in order] != graph.sym_name[lo:hi]:
+    if [ids.get(syms[k].name, -1) for k in order] != graph.sym_name[lo:hi]:
         return False
     tally = TallyCounter(used)
     definers = graph.definers
