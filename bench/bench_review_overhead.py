@@ -41,7 +41,7 @@ from tests.fakes.ollama_server import FakeOllama  # noqa: E402
 RUNS = 15
 TARGET_LINES = 300
 GEMMACODE = [sys.executable, "-m", "gemmacode"]
-TOKENIZER = "from gemmacode.tokens import raw_count; raw_count('x')"
+TOKENIZER = "from gemmacode.tokens.encoding import raw_count; raw_count('x')"
 IMPORT_HTTPX = "from gemmacode.backends.clientlib import import_httpx; import_httpx()"
 
 

@@ -50,13 +50,10 @@ def _tags_version() -> str:
 def _code_version() -> str:
     """Size and mtime of the modules that rank and render: an upgraded or edited gemmacode
     never serves a map made by the old code."""
-    from gemmacode.repomap import build as repomap
-    from gemmacode.repomap import graph as mapgraph
-    from gemmacode.repomap import graphdoc, pagerank
-    from gemmacode.repomap import render as maprender
+    from gemmacode.repomap import build, graph, graphdoc, pagerank, render
 
     parts = []
-    for module in (graphdoc, mapgraph, maprender, pagerank, repomap):
+    for module in (graphdoc, graph, render, pagerank, build):
         try:
             st = os.stat(str(module.__file__))
             parts.append(f"{st.st_size}:{st.st_mtime_ns}")

@@ -27,12 +27,8 @@ from gemmacode.context.budget import MESSAGE_OVERHEAD, Budget, Fitted, Part
 from gemmacode.errors import ContextOverflowError
 from gemmacode.review import prompts
 from gemmacode.review.findings.model import FINDINGS_SCHEMA, Finding
-from gemmacode.review.packing import (
-    Plan,
-    Unit,
-    bin_sections,
-    code_sections,
-)
+from gemmacode.review.packing import Plan, Unit, bin_sections
+from gemmacode.review.sections import code_sections
 from gemmacode.tokens.encoding import Counter
 
 # Reserve for the longest instruction label ("..., part 999 of 999") when sizing code.

@@ -27,32 +27,20 @@ from gemmacode.review.sections import (
     TagsFn,
     code_sections,
     diff_sections,
-    innermost,
     numbered,
-    split_to_fit,
 )
 from gemmacode.review.targets import CodeTarget, DiffTarget
 from gemmacode.tokens.encoding import Counter
 
 __all__ = [
-    "JOIN",
-    "JOIN_TOKENS",
-    "ChunkFn",
     "Plan",
     "RelatedIndex",
-    "Section",
-    "TagsFn",
     "Unit",
     "add_related",
     "bin_sections",
-    "code_sections",
-    "diff_sections",
-    "innermost",
-    "numbered",
     "pack_code",
     "pack_diff",
     "pack_files",
-    "split_to_fit",
 ]
 NAMES_SHARE = 0.1  # the name-only listing may use at most this share of the code budget
 MAX_DEFINITIONS = 3  # a name defined in more places than this is too ambiguous to add

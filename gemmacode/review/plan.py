@@ -16,7 +16,8 @@ from gemmacode.backends.base import Event
 from gemmacode.context.budget import Budget, Fitted, Part, fit
 from gemmacode.index.pathquote import quote_path
 from gemmacode.review.engine import Request, ReviewOptions, Session, code_budget, plan_requests
-from gemmacode.review.packing import Plan, RelatedIndex, TagsFn, pack_code, pack_diff, pack_files
+from gemmacode.review.packing import Plan, RelatedIndex, pack_code, pack_diff, pack_files
+from gemmacode.review.sections import TagsFn
 from gemmacode.review.targets import CodeTarget, DiffTarget, DirTarget
 from gemmacode.tokens.counter import TokenCounter
 from gemmacode.tokens.encoding import Counter

@@ -20,7 +20,7 @@ from gemmacode.index.model import Chunk, Symbol
 from gemmacode.index.pathquote import quote_path
 from gemmacode.review import prompts
 from gemmacode.review.engine import Session
-from gemmacode.review.packing import JOIN, numbered
+from gemmacode.review.sections import JOIN, numbered
 from gemmacode.tokens.encoding import Counter
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")

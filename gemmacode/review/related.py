@@ -23,7 +23,7 @@ from typing import IO
 
 from gemmacode.index.languages import EXTENSIONS, language_for
 from gemmacode.index.model import Reference, Symbol
-from gemmacode.review.packing import TagsFn, innermost
+from gemmacode.review.sections import TagsFn, innermost
 from gemmacode.review.targets import DiffTarget, git_command
 
 MAX_NAMES = 32

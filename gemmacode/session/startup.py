@@ -54,7 +54,7 @@ class Prewarm:
         self._monitor: GpuMonitor | None = None
         self._error: BaseException | None = None
         self._taken = False
-        self._helper: TokenizerHelper | None = None  # counting tokens, see tokens.helper
+        self._helper: TokenizerHelper | None = None  # counting tokens: gemmacode/tokens/helper.py
         self._gc_paused = False
 
     def _start_monitor(self, settings: Settings) -> None:
@@ -106,15 +106,15 @@ def start_tokenizer_helper() -> TokenizerHelper | None:
     """Count tokens in a helper process from now on (:mod:`gemmacode.tokens.helper`: the
     tables are built on another core while this process works), unless this process has the
     tables already or no helper can start. Stop it with :func:`stop_tokenizer_helper`."""
-    from gemmacode.tokens import encoding as tokens
+    from gemmacode.tokens import encoding
 
-    if tokens.loaded():
+    if encoding.loaded():
         return None
     from gemmacode.tokens.helper import TokenizerHelper
 
     helper = TokenizerHelper.start()
     if helper is not None:
-        tokens.use_helper(helper)
+        encoding.use_helper(helper)
     return helper
 
 
@@ -122,9 +122,9 @@ def stop_tokenizer_helper(helper: TokenizerHelper | None) -> None:
     """Stop a helper from :func:`start_tokenizer_helper`; counting goes back in-process."""
     if helper is None:
         return
-    from gemmacode.tokens import encoding as tokens
+    from gemmacode.tokens import encoding
 
-    tokens.use_helper(None)
+    encoding.use_helper(None)
     helper.close()
 
 

@@ -12,20 +12,17 @@ from typing import Any
 import pytest
 
 from gemmacode.backends.base import ChatOptions, ChatRequest, Delta, Message
-from gemmacode.backends.ollama import (
-    OllamaBackend,
-    ServerBusyError,
-    StreamOutOfMemoryError,
-    StreamTimeoutError,
-    translate,
-)
+from gemmacode.backends.ollama import OllamaBackend, translate
 from gemmacode.errors import (
     BackendError,
     ModelNotFoundError,
     OutOfMemoryError,
     RequestTimeoutError,
+    ServerBusyError,
     ServerUnreachableError,
     StreamInterruptedError,
+    StreamOutOfMemoryError,
+    StreamTimeoutError,
 )
 from tests.fakes.ollama_server import BUSY_MESSAGE, FakeOllama
 

@@ -26,12 +26,12 @@ from gemmacode.backends.base import (
 )
 from gemmacode.backends.embedded import smollm2_path
 from gemmacode.backends.openai_compat import (
-    AuthenticationError,
     OpenAIBackend,
     _sse_data,
     normalise_base_url,
 )
 from gemmacode.errors import (
+    AuthenticationError,
     BackendError,
     ModelNotFoundError,
     RequestTimeoutError,

@@ -12,16 +12,15 @@ import pytest
 
 from gemmacode.backends.base import LoadedModel
 from gemmacode.config import Settings
+from gemmacode.gpu.fallback import OllamaPsSource, SystemRamSource
 from gemmacode.gpu.monitor import (
     GpuMonitor,
     NoSource,
-    NvmlSource,
-    OllamaPsSource,
-    SystemRamSource,
     choose_source,
     is_remote_host,
     monitor_for,
 )
+from gemmacode.gpu.nvml import NvmlSource
 from tests.fakes.gpu import GIB, FakeClock, ScriptedSource
 
 

@@ -13,7 +13,8 @@ from gemmacode.config import IndexSettings
 from gemmacode.errors import IndexBuildError
 from gemmacode.index import files as files_mod
 from gemmacode.index import indexer
-from gemmacode.index.indexer import Progress, open_index
+from gemmacode.index.indexer import open_index
+from gemmacode.index.workers import Progress
 from tests.conftest import git
 
 STORE = '''\

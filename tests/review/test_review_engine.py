@@ -22,7 +22,8 @@ from gemmacode.review.engine import (
     review_snippet,
 )
 from gemmacode.review.findings.model import FINDINGS_SCHEMA, Finding
-from gemmacode.review.packing import bin_sections, code_sections
+from gemmacode.review.packing import bin_sections
+from gemmacode.review.sections import code_sections
 from gemmacode.tokens.calibration import CalibrationStore
 from tests.fakes.backend import FakeBackend
 

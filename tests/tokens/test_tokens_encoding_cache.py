@@ -10,7 +10,7 @@ from pathlib import Path
 import tiktoken
 
 from gemmacode.config import user_cache_dir
-from gemmacode.tokens import encoding as tokens
+from gemmacode.tokens import encoding
 
 SAMPLE = "def fetch(user_id: int) -> dict[str, object]:\n    return db.get(user_id)  # ✓ ünïcode\n"
 
@@ -20,16 +20,16 @@ def _cache_files() -> list[Path]:
 
 
 def test_cached_tables_count_exactly_like_tiktoken_and_survive_damage() -> None:
-    reference = tiktoken.get_encoding(tokens.ENCODING).encode_ordinary(SAMPLE)
+    reference = tiktoken.get_encoding(encoding.ENCODING).encode_ordinary(SAMPLE)
     assert _cache_files() == []  # each test has its own cache folder
-    first = tokens._load_encoding()
+    first = encoding._load_encoding()
     assert first.encode_ordinary(SAMPLE) == reference
     (copy,) = _cache_files()
     assert copy.stat().st_size > 1_000_000
-    second = tokens._load_encoding()  # from the copy
+    second = encoding._load_encoding()  # from the copy
     assert second.encode_ordinary(SAMPLE) == reference
     copy.write_bytes(b"\x00garbage")
-    third = tokens._load_encoding()
+    third = encoding._load_encoding()
     assert third.encode_ordinary(SAMPLE) == reference
     assert copy.stat().st_size > 1_000_000, "the damaged copy is rewritten"
 
@@ -39,7 +39,7 @@ def test_unwritable_cache_folder_still_counts() -> None:
     blocker = user_cache_dir() / "tiktoken"
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a folder")
-    enc = tokens._load_encoding()
+    enc = encoding._load_encoding()
     assert enc.encode_ordinary("hello world") == [15339, 1917]
     assert blocker.read_text() == "not a folder"
 
@@ -52,7 +52,7 @@ def test_half_written_copies_left_by_a_killed_process_are_cleared() -> None:
     fresh.write_bytes(b"half")
     an_hour_ago = time.time() - 3600
     os.utime(stale, (an_hour_ago, an_hour_ago))
-    tokens._load_encoding()  # no copy yet: parses and writes one
+    encoding._load_encoding()  # no copy yet: parses and writes one
     assert not stale.exists()
     assert fresh.exists()  # another process may be writing it right now
     assert len(_cache_files()) == 1

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from gemmacode.config import load_settings
 from gemmacode.session.startup import prewarm
-from gemmacode.tokens import encoding as tokens
+from gemmacode.tokens import encoding
 from gemmacode.tokens.helper import COUNT, FEATURES, HELLO, TokenizerHelper, serve
 from tests.conftest import git
 
@@ -44,14 +44,14 @@ def helper() -> Iterator[TokenizerHelper]:
 
 def test_counts_and_features_are_the_in_process_ones(helper: TokenizerHelper) -> None:
     for text in SAMPLES:
-        assert helper.count(text) == tokens.raw_count(text), text[:20]
-        assert helper.features(text) == tokens.sparse_features(text), text[:20]
+        assert helper.count(text) == encoding.raw_count(text), text[:20]
+        assert helper.features(text) == encoding.sparse_features(text), text[:20]
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.text(max_size=300))
 def test_any_text_counts_the_same(helper: TokenizerHelper, text: str) -> None:
-    assert helper.count(text) == tokens.raw_count(text)
+    assert helper.count(text) == encoding.raw_count(text)
 
 
 def test_counting_goes_through_the_helper_and_falls_back_when_it_dies(
@@ -67,20 +67,20 @@ def test_counting_goes_through_the_helper_and_falls_back_when_it_dies(
         return real_count(text)
 
     monkeypatch.setattr(helper, "count", count)
-    monkeypatch.setattr(tokens, "_helper", None)
-    tokens.use_helper(helper)
+    monkeypatch.setattr(encoding, "_helper", None)
+    encoding.use_helper(helper)
     try:
-        expected = len(tokens._get_encoding().encode_ordinary("hello world"))
-        assert tokens.raw_count("hello world") == expected
+        expected = len(encoding._get_encoding().encode_ordinary("hello world"))
+        assert encoding.raw_count("hello world") == expected
         assert asked == ["hello world"]
         assert helper._proc is not None
         helper._proc.kill()
         helper._proc.wait()
-        assert tokens.raw_count("hello world") == expected  # counted here instead
-        assert tokens._helper is None and not helper.alive
+        assert encoding.raw_count("hello world") == expected  # counted here instead
+        assert encoding._helper is None and not helper.alive
         assert helper.count("again") is None  # never tried again
     finally:
-        tokens.use_helper(None)
+        encoding.use_helper(None)
         helper.close()
 
 
@@ -94,10 +94,10 @@ def test_serve_answers_until_end_of_file_or_a_bad_request() -> None:
     serve(io.BytesIO(_request(COUNT, "a b c") + _request(FEATURES, "x")), answers)
     greeting, out = answers.getvalue()[: len(HELLO)], answers.getvalue()[len(HELLO) :]
     assert greeting == HELLO
-    assert struct.unpack("<I", out[:4])[0] == tokens.raw_count("a b c")
+    assert struct.unpack("<I", out[:4])[0] == encoding.raw_count("a b c")
     (n,) = struct.unpack("<I", out[4:8])
     pairs = struct.unpack(f"<{2 * n}I", out[8:])
-    assert dict(zip(pairs[::2], pairs[1::2], strict=True)) == tokens.sparse_features("x")
+    assert dict(zip(pairs[::2], pairs[1::2], strict=True)) == encoding.sparse_features("x")
     answers = io.BytesIO()
     serve(io.BytesIO(_request(b"?", "x") + _request(COUNT, "never read")), answers)
     assert answers.getvalue() == HELLO  # unknown kind: it stops, the caller falls back
@@ -108,33 +108,33 @@ def test_serve_answers_until_end_of_file_or_a_bad_request() -> None:
 
 def test_prewarm_starts_a_helper_only_without_the_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     settings_ = load_settings(None, {}, {"context.num_ctx": 8192})
-    monkeypatch.setattr(tokens, "_helper", None)
-    monkeypatch.setattr(tokens, "_encoding", None)
+    monkeypatch.setattr(encoding, "_helper", None)
+    monkeypatch.setattr(encoding, "_encoding", None)
     warm = prewarm(settings_, client=False)
     helper = warm._helper
     try:
-        assert helper is not None and tokens._helper is helper
+        assert helper is not None and encoding._helper is helper
         assert helper.count("one two") == 2
     finally:
         warm.close()
-    assert tokens._helper is None and not helper.alive
+    assert encoding._helper is None and not helper.alive
     monkeypatch.undo()
-    tokens.raw_count("load the tables here")
+    encoding.raw_count("load the tables here")
     warm = prewarm(settings_, client=False)
     try:
-        assert warm._helper is None and tokens._helper is None
+        assert warm._helper is None and encoding._helper is None
     finally:
         warm.close()
 
 
 BOTH_WAYS = """
 import sys
-from gemmacode.tokens import encoding as tokens
+from gemmacode.tokens import encoding
 from gemmacode.cli import main
 if sys.argv[1] == "in-process":
-    tokens.raw_count("load the tables in this process first")
+    encoding.raw_count("load the tables in this process first")
 code = main(sys.argv[2:])
-print("\\nLOADED-HERE", tokens.loaded(), file=sys.stderr)
+print("\\nLOADED-HERE", encoding.loaded(), file=sys.stderr)
 sys.exit(code)
 """
 
@@ -203,7 +203,7 @@ def test_output_before_the_greeting_is_caught_not_read_as_counts(
 ) -> None:
     helper = _helper_with("print('hello from a site hook')\n" if noisy else "\n", tmp_path)
     try:
-        expected = None if noisy else tokens.raw_count("a few words")
+        expected = None if noisy else encoding.raw_count("a few words")
         assert helper.count("a few words") == expected
         assert helper.alive is not noisy
     finally:
@@ -230,7 +230,7 @@ def test_prints_after_start_go_to_standard_error_not_to_the_protocol(tmp_path: P
     )
     helper = TokenizerHelper(proc)
     try:
-        assert helper.count("one two three") == tokens.raw_count("one two three")
+        assert helper.count("one two three") == encoding.raw_count("one two three")
     finally:
         helper.close()
 
@@ -241,7 +241,7 @@ def test_closing_kills_the_helper_rather_than_waiting_for_it(used: bool) -> None
     assert helper is not None and helper._proc is not None
     proc = helper._proc
     if used:
-        assert helper.count("a few words") == tokens.raw_count("a few words")
+        assert helper.count("a few words") == encoding.raw_count("a few words")
     helper.close()  # unused: straight away, while it is still building its tables
     assert proc.returncode is not None and proc.returncode < 0  # killed by a signal
     assert not helper.alive and helper.count("more") is None

@@ -4,8 +4,7 @@ Small models wrap JSON in fences or prose, slip on its syntax, stop mid-string w
 ``num_predict``, name fields and severities their own way, or skip JSON altogether. The
 functions here are pure and total: any text yields a :class:`ParseResult` (possibly empty,
 with the reasons in ``errors``), never an exception, so a bad answer costs one review, not the
-run. Line checks against the reviewed code live in :mod:`gemmacode.review.findings.anchor`; they are
-re-exported here because callers use both together.
+run. Line checks against the reviewed code live in :mod:`gemmacode.review.findings.anchor`.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from gemmacode.review.findings.anchor import anchor, dedupe
 from gemmacode.review.findings.lenient_json import NotJson, read_value
 from gemmacode.review.findings.model import Finding
 from gemmacode.review.findings.prose import findings_from_prose
@@ -26,7 +24,7 @@ from gemmacode.review.findings.vocabulary import (
     normalise_severity,
 )
 
-__all__ = ["ParseResult", "anchor", "dedupe", "parse_findings", "parse_line_spec"]
+__all__ = ["ParseResult", "parse_findings", "parse_line_spec"]
 
 MAX_STARTS = 25  # brace positions tried per candidate text: bounds the work on garbage
 

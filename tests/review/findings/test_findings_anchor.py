@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from gemmacode.review.findings.anchor import anchor, dedupe
 from gemmacode.review.findings.model import Finding
-from gemmacode.review.findings.parse import anchor, dedupe
 
 
 def f(file: str, line: int, end: int | None = None, msg: str = "m", sev: str = "high") -> Finding:
