@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gemmacode.review.diff import NO_NEWLINE, parse_diff, unquote_path
+from gemmacode.index.pathquote import unquote_path
+from gemmacode.review.diff import NO_NEWLINE, parse_diff
 from gemmacode.review.targets import DIFF_ARGS
 from tests.conftest import git
 
