@@ -10,10 +10,7 @@ import json
 from pathlib import Path
 
 from gemmacode.commands.common import add_model_flags, settings_for
-from gemmacode.commands.render import render_task, write
-from gemmacode.commands.review_cmd import explain_text
 from gemmacode.errors import UsageError
-from gemmacode.session.core import open_session
 from gemmacode.session.startup import start_tokenizer_helper, stop_tokenizer_helper
 
 HELP = "ask a question about the code"
@@ -63,6 +60,11 @@ def focus_paths(raw_paths: list[str], root: Path) -> list[str]:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    # imported once the helper process is building the tokenizer's tables (see run)
+    from gemmacode.commands.render import progress, render_task, write
+    from gemmacode.commands.review_cmd import explain_text
+    from gemmacode.session.core import open_session
+
     if not args.question.strip():
         raise UsageError(
             "the question is empty", 'ask something, e.g. gemmacode ask "what does X do?"'
@@ -72,7 +74,7 @@ async def _run(args: argparse.Namespace) -> int:
     from_git = (root / ".git").exists()
     async with open_session(settings, root=root, git_root=from_git, progress_bar=True) as core:
         if args.explain_context:
-            found = await core.explain_ask(args.question, focus=focus)
+            found = await core.explain_ask(args.question, focus=focus, note=progress)
             assert found.doc is not None
             doc, how = found.doc, found.how
             write(json.dumps(doc, indent=2) + "\n" if args.json else explain_text(doc, how))

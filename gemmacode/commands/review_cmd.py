@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gemmacode.commands.common import add_model_flags, settings_for
-from gemmacode.commands.render import progress, render_task, write
 from gemmacode.config import Settings
 from gemmacode.errors import UsageError
-from gemmacode.index.pathquote import quote_path
-from gemmacode.session.api import ReviewSpec, TargetKind
-from gemmacode.session.core import open_session
 from gemmacode.session.startup import Prewarm, prewarm
 
 if TYPE_CHECKING:
     from gemmacode.review.engine import ReviewResult
+    from gemmacode.session.api import ReviewSpec, TargetKind
+
+# Only the start-up module is imported before run(): it starts the tokenizer's helper process
+# and the background loads first thing, and everything else (the core session, the review
+# engine) is imported after that, while the helper builds its tables on another core.
 
 HELP = "review a file, line range, symbol, folder, or staged/working/revision changes"
 FOCUS = ("security", "bugs", "performance", "style")
@@ -88,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
 def spec_for(args: argparse.Namespace, settings: Settings) -> ReviewSpec:
     """The review the flags ask for (a target together with a mode is refused here with
     the same line the target resolver gives)."""
+    from gemmacode.session.api import ReviewSpec
+
     modes = [
         m
         for m, on in (("--staged", args.staged), ("--working", args.working), ("--diff", args.diff))
@@ -119,6 +122,8 @@ def spec_for(args: argparse.Namespace, settings: Settings) -> ReviewSpec:
 
 def explain_text(doc: dict[str, Any], how: str) -> str:
     """The human form of :func:`gemmacode.review.engine.explain_plan`."""
+    from gemmacode.index.pathquote import quote_path
+
     out = [
         f"model {doc['model']}: num_ctx {doc['num_ctx']} ({how}), answer reserve "
         f"{doc['num_predict']}, margin {doc['margin_tokens']}, prompt budget "
@@ -157,6 +162,7 @@ def explain_text(doc: dict[str, Any], how: str) -> str:
 
 def emit_findings(args: argparse.Namespace, result: ReviewResult, sources: dict[str, str]) -> None:
     from gemmacode import __version__
+    from gemmacode.commands.render import progress, write
     from gemmacode.review.findings.render import render_human, render_json
 
     if args.json:
@@ -174,8 +180,10 @@ def emit_findings(args: argparse.Namespace, result: ReviewResult, sources: dict[
 
 
 async def _review(args: argparse.Namespace, root: Path, settings: Settings, warm: Prewarm) -> int:
+    from gemmacode.commands.render import progress, render_task, write
     from gemmacode.review.engine import ReviewResult
     from gemmacode.review.findings.render import exit_code_for
+    from gemmacode.session.core import open_session
 
     spec = spec_for(args, settings)
     fail_on = args.fail_on or settings.review.fail_on

@@ -20,7 +20,8 @@ Without a GPU figure (CPU-only machine, embedded engine, remote server, a GPU th
 vanished) the size is fixed: the largest allowed step, limited by system RAM when that is
 the reading; it only steps down when a server reports a spill. A GPU vanishing mid-session
 keeps the current size. ``context.num_ctx`` (``--num-ctx``) pins the size and disables all
-of this.
+of this; when a long-lived session lifts the pin, the next size is chosen afresh, as the
+first one is.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ class ContextPolicy:
         self._loaded: tuple[LoadedModel, ...] = ()
         self._ceiling = math.inf  # no size at or above one that spilled ...
         self._ceiling_avail: int | None = None  # ... until this much more memory shows up
+        self._was_pinned = False  # a pin was lifted: the next choice is made afresh
         cap = min(settings.max_ctx, model.context_length or settings.max_ctx)
         rungs = tuple(r for r in LADDER if settings.min_ctx <= r <= cap)
         self.rungs = rungs or (cap,)
@@ -264,17 +266,20 @@ class ContextPolicy:
             now = self.clock()
             self._loaded = tuple(loaded)
             if self.pinned:
+                self._was_pinned = True
                 if self.current != self.pinned:
                     self._change(now, self.pinned, "pinned by context.num_ctx / --num-ctx")
                 return self.current
             if busy and self.current:
                 return self.current
+            fresh = self._was_pinned  # the user gave the choice back: no step-up hold
+            self._was_pinned = False
             reading = reading if reading is not None else MemoryReading(source="none")
             mine = self._mine(loaded)
             # A model entirely off the GPU (vram 0) is not helped by a smaller context.
             spilled = mine is not None and mine.spilled and mine.vram_bytes > 0
             avail = self.available(reading, loaded)
-            if not self.current:
+            if not self.current or fresh:
                 self._first(now, reading, avail, mine)
             elif avail is None:
                 self.note = reading.note

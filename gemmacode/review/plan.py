@@ -90,6 +90,7 @@ class PlanningSession:
         self._num_predict = num_predict
         self._margin = margin
         self._counter = counter if counter is not None else TokenCounter()
+        self.prompt_cap: int | None = None  # as ModelSession.prompt_cap
 
     @property
     def counter(self) -> Counter:
@@ -104,7 +105,9 @@ class PlanningSession:
         return self._num_ctx
 
     def budget(self, num_predict: int | None = None) -> Budget:
-        return Budget(self._num_ctx, num_predict or self._num_predict, self._margin)
+        return Budget(
+            self._num_ctx, num_predict or self._num_predict, self._margin, cap=self.prompt_cap
+        )
 
     def explain(self, parts: list[Part], num_predict: int | None = None) -> Fitted:
         return fit(parts, self.budget(num_predict), self._counter)

@@ -8,7 +8,7 @@ prefix; when the budget is tight they are cut first, oldest lines first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +34,10 @@ def _check(question: str) -> None:
         )
 
 
-def _index(core: CoreSession) -> Any:
+def _index(core: CoreSession, note: Callable[[str], None]) -> Any:
     index = core.workspace.index()
+    if index is None and core.workspace.in_git and core.workspace.index_error:
+        note(f"continuing without the index: {core.workspace.index_error}")
     if index is None:
         root = core.workspace.root
         raise UsageError(f"{root} has no index to answer from", "run ask inside a git repository")
@@ -86,7 +88,7 @@ async def ask_job(
 ) -> Finished:
     """The task behind :meth:`CoreSession.ask`."""
     _check(question)
-    index = _index(core)
+    index = _index(core, lambda text: log.note(text, "info"))
     session = await core.model_session()
     parts, chunks = _parts(core, session, question, index, focus, history)
     files = len({c.file for c in chunks})
@@ -103,11 +105,15 @@ async def ask_job(
 
 
 async def explain_ask(
-    core: CoreSession, question: str, focus: Sequence[str], history: Sequence[tuple[str, str]]
+    core: CoreSession,
+    question: str,
+    focus: Sequence[str],
+    history: Sequence[tuple[str, str]],
+    note: Callable[[str], None],
 ) -> Explanation:
     """Exactly what :meth:`CoreSession.ask` would send, without sending it."""
     _check(question)
-    index = _index(core)
+    index = _index(core, note)
     session, how = await core.planning_session(offline_ok=True)
     parts, chunks = _parts(core, session, question, index, focus, history)
     ranges: dict[str, list[tuple[int, int]]] = {}

@@ -27,7 +27,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gemmacode.backends.base import Backend
+from gemmacode.backends.base import Backend, LoadedModel
 from gemmacode.config import Settings
 from gemmacode.context.model_session import ModelSession
 from gemmacode.errors import (
@@ -120,7 +120,9 @@ class CoreSession:
             else:
                 from gemmacode.gpu.monitor import monitor_for
 
-                self._monitor = monitor_for(self.settings)
+                remote = self.live and self.settings.backend.kind == "ollama"
+                fetch = self._server_loaded if remote else None
+                self._monitor = monitor_for(self.settings, fetch_loaded=fetch)
             if self.clock is not time.monotonic:
                 self._monitor.clock = self.clock
         if self._monitor is not None and not self._listening:
@@ -129,6 +131,18 @@ class CoreSession:
         if self._monitor is not None and self.live and not self._monitor.running:
             self._monitor.start()
         return self._monitor
+
+    async def _server_loaded(self) -> list[LoadedModel]:
+        """``/api/ps`` for the monitor of a live session with a remote server (its GPU is
+        not visible here). Asked on a client of its own: the monitor's thread runs its own
+        event loop, and the session's client belongs to the front end's."""
+        from gemmacode.backends.ollama import OllamaBackend
+
+        backend = OllamaBackend(self.settings.backend.host or None, timeout_s=5.0)
+        try:
+            return await backend.loaded()
+        finally:
+            await backend.aclose()
 
     def _new_model_session(self) -> ModelSession:
         session = ModelSession(
@@ -253,13 +267,18 @@ class CoreSession:
             return await explain_review(self, spec, note or (lambda text: None))
 
     async def explain_ask(
-        self, question: str, *, focus: Sequence[str] = (), history: Sequence[tuple[str, str]] = ()
+        self,
+        question: str,
+        *,
+        focus: Sequence[str] = (),
+        history: Sequence[tuple[str, str]] = (),
+        note: Callable[[str], None] | None = None,
     ) -> Explanation:
         """What :meth:`ask` would send, without sending it."""
         from gemmacode.session.asking import explain_ask
 
         async with self._turn:
-            return await explain_ask(self, question, focus, history)
+            return await explain_ask(self, question, focus, history, note or (lambda t: None))
 
     def _turn_for(self, job: Any) -> Any:
         async def run(log: Any) -> Any:
@@ -284,6 +303,7 @@ class CoreSession:
         self._idle("change the model")
         if not name.strip():
             raise UsageError("the model name is empty", "give a model name, e.g. gemma4:e4b")
+        await self.backend.describe(name)  # ModelNotFoundError, before anything changes
         before = self.settings.backend.model
         old = self._model
         self.settings.backend.model = name

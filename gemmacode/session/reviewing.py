@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from gemmacode.context.model_session import ModelSession
 from gemmacode.review import plan as plan_mod
 from gemmacode.review.engine import ReviewOptions, ReviewResult, Session, review_plan
+from gemmacode.review.plan import PlanningSession
 from gemmacode.review.targets import CodeTarget, DiffTarget, DirTarget, resolve_target
 from gemmacode.session.api import ReviewSpec
 from gemmacode.session.events import Finished, PlanReady, RequestStarted
@@ -95,7 +96,9 @@ async def packed(
             if index is None and core.workspace.in_git and core.workspace.index_error:
                 note(f"continuing without the index: {core.workspace.index_error}")
         session, how = await core.planning_session(offline_ok=offline_ok)
-        if spec.max_prompt_tokens is not None and isinstance(session, ModelSession):
+        if spec.max_prompt_tokens is not None and isinstance(
+            session, ModelSession | PlanningSession
+        ):
             session.prompt_cap = spec.max_prompt_tokens
         if not isinstance(target, DiffTarget):
             opts.map_text = map_text(core, index, session, [target.path])

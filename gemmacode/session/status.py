@@ -148,6 +148,9 @@ class StatusBoard:
         """A monitor listener: the sample, then any change it makes pending."""
         self.emit(gpu_sample(reading))
         session = self._session
+        for m in reading.loaded:  # a remote server's /api/ps
+            if session is not None and _name_matches(m.name, session.model_name) and m.spilled:
+                self.emit(ModelSpilled(m.name, m.vram_bytes, m.size_bytes))
         policy = session.policy if session is not None else None
         if policy is None or not policy.current:
             return
