@@ -152,6 +152,13 @@ def explain_text(doc: dict[str, Any], how: str) -> str:
         )
         if files:
             out.append(f"  lines shown: {files}")
+        kinds: dict[str, list[str]] = {}
+        for item in req.get("order", []):
+            kinds.setdefault(item["kind"], []).append(quote_path(item["file"]))
+        if kinds:
+            out.append(
+                "  order: " + "; then ".join(f"{k} {', '.join(v)}" for k, v in kinds.items())
+            )
     for i, req in enumerate(reqs, 1):
         out.append(f"\n===== request {i} of {len(reqs)}, exactly as sent =====")
         for part in req["parts"]:

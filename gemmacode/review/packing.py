@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gemmacode.index.model import Reference, Symbol
+from gemmacode.index.pathkind import review_tier
 from gemmacode.index.pathquote import quote_path
 from gemmacode.review.sections import (
     JOIN,
@@ -267,8 +268,10 @@ def pack_files(
     budget: int,
     chunker: ChunkFn | None,
 ) -> Plan:
-    """Plan the requests for several whole files, given as (path, text, language)."""
+    """Plan the requests for several whole files, given as (path, text, language): source
+    first, then tests and examples, then docs and configuration, each in the order given."""
     sections: list[Section] = []
-    for path, text, language in files:
+    ordered = sorted(files, key=lambda f: review_tier(f[0], f[2] == "text"))  # stable
+    for path, text, language in ordered:
         sections += code_sections(path, text, language, 1, counter, budget, chunker)
     return bin_sections("file", sections, counter, budget)

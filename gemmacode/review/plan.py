@@ -14,6 +14,7 @@ from typing import Any
 
 from gemmacode.backends.base import Event
 from gemmacode.context.budget import Budget, Fitted, Part, fit
+from gemmacode.index.pathkind import TIER_NAMES, review_tier
 from gemmacode.index.pathquote import quote_path
 from gemmacode.review.engine import Request, ReviewOptions, Session, code_budget, plan_requests
 from gemmacode.review.packing import Plan, RelatedIndex, pack_code, pack_diff, pack_files
@@ -68,9 +69,20 @@ def explain_requests(
                 "dropped": [{"part": n, "why": w} for n, w in fitted.dropped],
                 "shrunk": [{"part": n, "before": b, "after": a} for n, b, a in fitted.shrunk],
                 "files": {f: [list(r) for r in rs] for f, rs in request.unit.ranges.items()},
+                "order": _order(request.unit.ranges),
             }
         )
     return out
+
+
+def _order(ranges: dict[str, Any]) -> list[dict[str, str]]:
+    """The files of a request in the order the model reads them, each with its kind
+    (source, tests and examples, docs and configuration)."""
+    from gemmacode.index.languages import language_for
+
+    return [
+        {"file": f, "kind": TIER_NAMES[review_tier(f, language_for(f) == "text")]} for f in ranges
+    ]
 
 
 class PlanningSession:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gemmacode.index.model import Chunk, Reference, Symbol
+from gemmacode.index.pathkind import review_tier
 from gemmacode.index.pathquote import quote_path
 from gemmacode.review.diff import FileDiff
 from gemmacode.review.targets import DiffTarget
@@ -194,14 +195,21 @@ def _deleted_section(fd: FileDiff, counter: Counter, budget: int) -> list[Sectio
     ]
 
 
+def _tier(path: str) -> int:
+    from gemmacode.index.languages import language_for
+
+    return review_tier(path, language_for(path) == "text")
+
+
 def diff_sections(
     target: DiffTarget, counter: Counter, budget: int, tags_fn: TagsFn | None
 ) -> tuple[list[Section], list[tuple[str, str]]]:
     """Every section of a diff, most relevant file first, and what cannot be shown at all."""
     from gemmacode.index.languages import language_for
 
-    # Relevance: source files before other text (translations, docs), largest change first.
-    files = sorted(target.files, key=lambda f: (language_for(f.path) == "text", -f.size, f.path))
+    # What the change means: its source first, then its tests (and examples), then docs and
+    # configuration; within each, the largest change first.
+    files = sorted(target.files, key=lambda f: (_tier(f.path), -f.size, f.path))
     target.prefetch([f.new_path for f in files if f.new_path and not f.binary])
     sections: list[Section] = []
     left_out: list[tuple[str, str]] = []
