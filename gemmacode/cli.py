@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "modelfile": ("gemmacode.commands.modelfile_cmd", "write a Modelfile for `ollama create`"),
     "eval": ("gemmacode.commands.eval_cmd", "measure a model's reviews on cases with planted bugs"),
+    "tui": (
+        "gemmacode.commands.tui_cmd",
+        "open the terminal UI (the default on a terminal with no command)",
+    ),
 }
 
 
@@ -53,8 +57,14 @@ def _build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _on_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list and _on_terminal():
+        args_list = ["tui"]  # piped or redirected: the command list, as before
     parser = _build_parser(args_list)
     args = parser.parse_args(args_list)
     module = getattr(args, "_module", None)

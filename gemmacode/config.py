@@ -163,6 +163,28 @@ class ReviewSettings:
 
 
 @dataclass
+class TuiSettings:
+    mouse: bool = field(
+        default=True,
+        metadata=_doc("Let the terminal UI use the mouse; false for slow SSH links (--no-mouse)"),
+    )
+    theme: str = field(
+        default="textual-dark",
+        metadata=_doc(
+            "Colour theme: textual-dark, textual-light (light backgrounds), ansi-dark or "
+            "ansi-light (the terminal's own 16 colours), or any built-in Textual theme"
+        ),
+    )
+    keys: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_doc(
+            'Remapped keys, action id = Textual key names, e.g. { review = "f5", '
+            'help = "f1,question_mark" }; docs/tui.md lists the ids'
+        ),
+    )
+
+
+@dataclass
 class Settings:
     backend: BackendSettings = field(default_factory=BackendSettings)
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
@@ -172,6 +194,7 @@ class Settings:
     map: MapSettings = field(default_factory=MapSettings)
     chunks: ChunkSettings = field(default_factory=ChunkSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    tui: TuiSettings = field(default_factory=TuiSettings)
 
 
 def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -257,6 +280,16 @@ def _coerce(value: Any, typ: Any, where: str, key: str, from_text: bool) -> Any:
             return [v.strip() for v in value.split(",") if v.strip()]
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return list(value)
+    elif str(typ).startswith("dict"):
+        name = "a table of strings"
+        if from_text and isinstance(value, str):
+            pairs = [p.partition("=") for p in value.split(";") if p.strip()]
+            if all(sep and k.strip() for k, sep, _ in pairs):
+                return {k.strip(): v.strip() for k, _, v in pairs}
+        elif isinstance(value, Mapping) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            return dict(value)
     raise ConfigError(
         f"{where}: '{key}' must be {name}, got {value!r}",
         f"fix the value of '{key}' in {where}",

@@ -1,0 +1,44 @@
+"""``gemmacode tui [PATH]``: the terminal UI on the repository around PATH (default: the
+current folder). ``gemmacode`` with no command does the same on a terminal.
+
+The UI package is loaded by name only when the command runs, the way the CLI loads command
+modules, so this module (and ``gemmacode --help``) never imports textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+from pathlib import Path
+
+from gemmacode.commands.common import add_model_flags, find_root, model_overrides
+from gemmacode.config import load_settings
+from gemmacode.errors import UsageError
+
+HELP = "open the terminal UI on the repository around PATH (the default with no command)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", nargs="?", type=Path, default=None, help="a folder in the repository")
+    p.add_argument(
+        "--no-mouse",
+        action="store_true",
+        help="do not capture the mouse (slow SSH links); setting tui.mouse",
+    )
+    add_model_flags(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    start = (args.path or Path.cwd()).expanduser()
+    if not start.is_dir():
+        raise UsageError(f"{start} is not a folder", "give a folder inside the repository")
+    root = find_root(start)
+    overrides = model_overrides(args)
+    if args.no_mouse:
+        overrides["tui.mouse"] = False
+    settings = load_settings(root, os.environ, overrides)
+    app_module = importlib.import_module("gemmacode.tui.app")
+    app = app_module.make_app(root, settings)
+    app.run(mouse=settings.tui.mouse)
+    return 0

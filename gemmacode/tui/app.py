@@ -1,0 +1,139 @@
+"""The app: wiring only. :func:`make_app` builds it for the CLI and for the tests alike.
+
+The app receives its outside world: a function that opens the core session (the real
+``open_session``, or a scripted fake), where conversations are kept, how text is copied and
+what the repository tree shows. It holds the core session open for its whole life in one
+worker, re-opening it in the background while it cannot be opened (no server yet), and
+forwards the core's status events, from whatever thread they come, to the main screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+
+from gemmacode.config import Settings, user_cache_dir
+from gemmacode.errors import ConfigError, GemmacodeError
+from gemmacode.session.api import CoreSession
+from gemmacode.session.events import Status, StatusEvent
+from gemmacode.tui import messages as msg
+from gemmacode.tui.clipboard import CopyFunction, osc52_and_file
+from gemmacode.tui.conversations import ConversationStore, MemoryStore
+from gemmacode.tui.keys import keymap as check_keymap
+from gemmacode.tui.palette import ActionsProvider
+from gemmacode.tui.repo_status import GitCliStatus, RepoStatusProvider
+from gemmacode.tui.screens.main import MainScreen
+
+CoreOpener = Callable[[], AbstractAsyncContextManager[CoreSession]]
+RETRY_S = (2.0, 30.0)  # first wait before re-opening the session, and the most it grows to
+
+
+class GemmacodeApp(App[None]):
+    CSS_PATH = "styles/app.tcss"
+    TITLE = "gemmacode"
+    COMMANDS: ClassVar = App.COMMANDS | {ActionsProvider}
+
+    def __init__(
+        self,
+        *,
+        root: Path,
+        settings: Settings,
+        opener: CoreOpener,
+        store: ConversationStore,
+        copy: CopyFunction,
+        repo_status: RepoStatusProvider,
+        retry_s: tuple[float, float] = RETRY_S,
+    ) -> None:
+        super().__init__()
+        self.root = root
+        self.settings = settings
+        self.opener = opener
+        self.store = store
+        self.copy = copy
+        self.repo_status = repo_status
+        self.retry_s = retry_s
+        self.keymap = check_keymap(settings.tui.keys)
+        self.core: CoreSession | None = None
+        self.main = MainScreen(self.keymap)
+
+    def on_mount(self) -> None:
+        self.theme = self.settings.tui.theme
+        self.push_screen(self.main)
+        self.run_worker(self.hold_core(), group="core", exit_on_error=False)
+
+    def initial_status(self) -> Status:
+        return self.core.status if self.core is not None else Status()
+
+    def on_status_event(self, event: StatusEvent) -> None:
+        """The core's callback, on any thread: hand the event to the screen's queue."""
+        self.main.post_message(msg.StatusChanged(event))
+
+    async def hold_core(self) -> None:
+        """Open the core session and keep it open until the app exits; while it cannot be
+        opened, say why and try again, waiting longer each time."""
+        wait, most = self.retry_s
+        while True:
+            try:
+                async with self.opener() as core:
+                    self.core = core
+                    unsubscribe = core.subscribe(self.on_status_event)
+                    self.main.post_message(msg.CoreReady())
+                    try:
+                        await asyncio.Event().wait()  # until the app cancels this worker
+                    finally:
+                        unsubscribe()
+                        self.core = None
+            except GemmacodeError as err:
+                self.main.post_message(msg.CoreFailed(err.message, err.fix, wait))
+            except Exception as err:  # a bug in the core: say it, keep the UI
+                self.main.post_message(msg.CoreFailed(f"{type(err).__name__}: {err}", "", wait))
+            await asyncio.sleep(wait)
+            wait = min(most, wait * 2)
+
+
+def real_opener(settings: Settings, root: Path) -> CoreOpener:
+    """The core session of ``gemmacode.session.core`` for ``root``."""
+
+    @contextlib.asynccontextmanager
+    async def open_() -> AsyncIterator[CoreSession]:
+        from gemmacode.session.core import open_session
+
+        async with open_session(settings, root=root) as core:
+            yield core
+
+    return open_
+
+
+def make_app(
+    root: Path,
+    settings: Settings,
+    *,
+    opener: CoreOpener | None = None,
+    store: ConversationStore | None = None,
+    copy: CopyFunction | None = None,
+    repo_status: RepoStatusProvider | None = None,
+    retry_s: tuple[float, float] = RETRY_S,
+) -> GemmacodeApp:
+    """The app for ``root``; every argument left out gets the real thing."""
+    from textual.theme import BUILTIN_THEMES
+
+    if settings.tui.theme not in BUILTIN_THEMES:
+        raise ConfigError(
+            f"setting 'tui.theme' has a bad value {settings.tui.theme!r}",
+            f"use one of {', '.join(BUILTIN_THEMES)}",
+        )
+    return GemmacodeApp(
+        root=root,
+        settings=settings,
+        opener=opener or real_opener(settings, root),
+        store=store or MemoryStore(),
+        copy=copy or osc52_and_file(user_cache_dir() / "clipboard"),
+        repo_status=repo_status or GitCliStatus(root, settings),
+        retry_s=retry_s,
+    )

@@ -1,0 +1,85 @@
+"""`gemmacode tui` and `gemmacode` with no command: the UI on a terminal, the command list
+when piped, one clear line for a bad path, and no textual import until the UI runs."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gemmacode import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_no_command_on_a_terminal_opens_the_ui(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gemmacode.commands import tui_cmd
+
+    ran: list[argparse.Namespace] = []
+    monkeypatch.setattr(cli, "_on_terminal", lambda: True)
+    monkeypatch.setattr(tui_cmd, "run", lambda args: ran.append(args) or 0)
+    assert cli.main([]) == 0
+    assert len(ran) == 1 and ran[0].path is None and not ran[0].no_mouse
+
+
+def test_no_command_piped_prints_the_command_list() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "gemmacode"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.PIPE,
+    )
+    assert out.returncode == 0
+    assert "tui" in out.stdout and "review" in out.stdout
+
+
+def test_tui_help_does_not_import_textual() -> None:
+    code = (
+        "import sys\n"
+        "from gemmacode.cli import main\n"
+        "try:\n    main(['tui', '--help'])\nexcept SystemExit:\n    pass\n"
+        "raise SystemExit(1 if 'textual' in sys.modules else 0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "--no-mouse" in out.stdout
+
+
+def test_bad_path_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["tui", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a folder" in err
+
+
+def test_bad_theme_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEMMACODE_TUI_THEME", "neon")
+    assert cli.main(["tui", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tui.theme" in err and "textual-light" in err
+
+
+def test_unknown_key_id_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEMMACODE_TUI_KEYS", "reveiw=f5")
+    assert cli.main(["tui", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown action 'reveiw'" in err
+
+
+def test_no_mouse_flag_reaches_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from textual.app import App
+
+    seen: list[bool] = []
+    monkeypatch.setattr(App, "run", lambda self, mouse=True, **kw: seen.append(mouse))
+    assert cli.main(["tui", str(tmp_path), "--no-mouse"]) == 0
+    assert cli.main(["tui", str(tmp_path)]) == 0
+    monkeypatch.setenv("GEMMACODE_TUI_MOUSE", "false")
+    assert cli.main(["tui", str(tmp_path)]) == 0
+    assert seen == [False, True, False]
