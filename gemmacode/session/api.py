@@ -111,7 +111,10 @@ class Workspace(Protocol):
 
 
 class CoreSession(Protocol):
-    workspace: Workspace
+    @property
+    def workspace(self) -> Workspace:
+        """Read-only here, so an implementation may hold its own Workspace class."""
+        ...
 
     @property
     def status(self) -> Status: ...

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -207,7 +208,14 @@ class CoreSession:
 
     def _server_state(self, err: BackendError | None) -> ServerState:
         b = self.settings.backend
-        host = b.openai_base_url if b.kind == "openai" else (b.host or "default host")
+        if b.kind == "openai":
+            host = b.openai_base_url
+        elif b.kind == "embedded":
+            host = "in-process"
+        else:
+            from gemmacode.backends.ollama import display_host
+
+            host = display_host(b.host or os.environ.get("OLLAMA_HOST"))
         if err is None:
             return ServerState(b.kind, host, b.model, True, True)
         if isinstance(err, ServerUnreachableError):

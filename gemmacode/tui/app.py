@@ -98,13 +98,21 @@ class GemmacodeApp(App[None]):
 
 
 def real_opener(settings: Settings, root: Path) -> CoreOpener:
-    """The core session of ``gemmacode.session.core`` for ``root``."""
+    """The core session of ``gemmacode.session.core`` for ``root``, live: its GPU monitor
+    samples on its own thread, so the status bar moves without a request."""
+
+    from multiprocessing import resource_tracker
+
+    # While Textual runs, sys.stderr is a capture without a file descriptor, and the tracker
+    # multiprocessing starts at the first spawn hands stderr's descriptor on: start it now,
+    # before the app runs, so the indexer's worker processes can start later.
+    resource_tracker.ensure_running()
 
     @contextlib.asynccontextmanager
     async def open_() -> AsyncIterator[CoreSession]:
         from gemmacode.session.core import open_session
 
-        async with open_session(settings, root=root) as core:
+        async with open_session(settings, root=root, live=True) as core:
             yield core
 
     return open_

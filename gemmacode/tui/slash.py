@@ -75,8 +75,8 @@ def parse(line: str) -> Parsed | None:
         raise SlashError(f"unknown command /{name}{hint}: /help lists them")
     if command.needs_arg and not arg:
         raise SlashError(f"/{command.name} needs {command.usage}")
-    if command.name == "ctx" and arg != "auto" and not (arg.isdigit() and int(arg) >= 256):
-        raise SlashError("/ctx takes a size of at least 256 (e.g. /ctx 8192) or auto")
+    if command.name == "ctx" and arg != "auto" and not (arg.isdigit() and int(arg) >= 512):
+        raise SlashError("/ctx takes a size of at least 512 (e.g. /ctx 8192) or auto")
     if command.name == "copy" and arg and arg not in COPY_WHAT:
         raise SlashError("/copy takes answer, code or finding")
     if command.name == "export" and arg.split(" ", 1)[0] not in EXPORT_FORMATS:

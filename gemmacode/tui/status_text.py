@@ -51,9 +51,11 @@ def server_text(server: ServerState | None, *, short: bool = False) -> Text:
     if server is None:
         return Text("connecting…", style="dim")
     if not server.reachable:
-        where = "no server" if short else f"{server.backend} {server.host}: not reachable"
+        host = server.host.removeprefix("http://")
+        where = "no server" if short else f"{server.backend} {host}: not reachable"
         return Text(where, style="bold red")
-    text = Text("" if short else f"{server.backend} {server.host}{SEP}")
+    host = server.host.removeprefix("http://")
+    text = Text("" if short else f"{server.backend} {host}{SEP}")
     if server.model_present is False:
         text.append(f"{server.model}: not installed", style="bold red")
     else:
@@ -74,7 +76,10 @@ def memory_text(sample: GpuSample | None, history: tuple[int, ...], *, short: bo
     if sample.kind == "cpu":
         text = Text("CPU only")
         if sample.note and not short:
-            text.append(f" ({sample.note})", style="dim")
+            # the monitor's note can be long ("... (NVML Shared Library Not Found); using
+            # system RAM figures"): its first clause is the reason
+            reason = sample.note.split(" (")[0].split(";")[0]
+            text.append(f" ({reason})", style="dim")
         return text
     text = Text(f"GPU {gib(sample.used)}/{gib(sample.total)}" + ("" if short else " GiB"))
     spark = sparkline(history, sample.total, 4 if short else 8)
@@ -92,7 +97,7 @@ def context_text(
     """``ctx 8192`` (``pinned`` when the user fixed it) and the pending change with its reason:
     ``next request 4096: free VRAM fell to 1.9 GiB``."""
     if context is None:
-        return Text("ctx –", style="dim")
+        return Text("ctx auto", style="dim")  # chosen at the first request
     text = Text(f"ctx {context.num_ctx}")
     if context.pinned:
         text.append(" pinned", style="magenta")
@@ -175,14 +180,15 @@ def status_lines(
     warnings = warning_text(status)
     if short:
         return [join([where, memory, context, warnings, busy or Text(""), index or Text("")])]
-    first = join([where, memory, context])
+    first = join([where, context])
     second = join(
         [
+            memory,
+            warnings,
             busy or Text(""),
-            index or Text(""),
             reload_text(status),
             request_text(status.last_request),
-            warnings,
+            index or Text(""),
         ]
     )
     return [first, second]

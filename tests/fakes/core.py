@@ -180,6 +180,10 @@ class FakeWorkspace:
     def cache_dir(self) -> Path:
         return self.root / ".cache-fake"
 
+    @property
+    def map_cache_dir(self) -> Path:
+        return self.cache_dir / "map"
+
 
 TaskScript = Callable[[str, ReviewSpec | None], ScriptedTask]
 
@@ -200,6 +204,8 @@ class FakeCore:
     questions: list[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]] = field(
         default_factory=list
     )
+    servers: list[ServerState] = field(default_factory=list)  # check_server's answers, in turn
+    server_checks: int = 0
     model_changes: list[str] = field(default_factory=list)
     ctx_pins: list[int | None] = field(default_factory=list)
     tasks: list[ScriptedTask] = field(default_factory=list)
@@ -249,6 +255,16 @@ class FakeCore:
     ) -> ScriptedTask:
         self.questions.append((question, tuple(focus), tuple(history)))
         return self._start(question, None)
+
+    async def check_server(self) -> ServerState:
+        """The next scripted answer (the last one repeats), else the status's own."""
+        self.server_checks += 1
+        if self.servers:
+            state = self.servers.pop(0) if len(self.servers) > 1 else self.servers[0]
+        else:
+            state = self._status.server or ServerState("ollama", "127.0.0.1:11434", "m", True, True)
+        self.emit(state)
+        return state
 
     async def models(self) -> list[ModelChoice]:
         return list(self.choices)

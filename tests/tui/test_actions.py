@@ -236,7 +236,7 @@ async def test_ctx_pins_and_returns_to_auto(
         await submit(pilot, "/ctx 12")
         await pilot.pause(0.05)
         assert core.ctx_pins == [4096, None]  # refused with a message
-        assert "at least 256" in notices(app)
+        assert "at least 512" in notices(app)
 
 
 async def test_copy_answer_code_and_finding(

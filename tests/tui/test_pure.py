@@ -55,8 +55,8 @@ def test_parse(line: str, parsed: Parsed | None) -> None:
         ("/revew x", "did you mean /review"),
         ("/diff", "/diff needs RANGE"),
         ("/ask", "/ask needs QUESTION"),
-        ("/ctx big", "at least 256"),
-        ("/ctx 100", "at least 256"),
+        ("/ctx big", "at least 512"),
+        ("/ctx 100", "at least 512"),
         ("/copy everything", "answer, code or finding"),
         ("/export xml", "json or sarif"),
         ("/review a.py:x-y", "PATH:START-END"),
@@ -104,10 +104,9 @@ def test_status_lines_full_and_compact() -> None:
     )
     first, second = (t.plain for t in status_lines(status))
     assert first == (
-        "ollama gpu-box:11434 │ gemma4:e4b │ GPU 2.0/8.0 GiB ▂▃ │ ctx 8192 │ "
-        "next request 4096: free VRAM fell to 1.9 GiB"
+        "ollama gpu-box:11434 │ gemma4:e4b │ ctx 8192 │ next request 4096: free VRAM fell to 1.9 GiB"
     )
-    assert second == "fill 6000/7000 (86%) │ 55.0 tok/s"
+    assert second == "GPU 2.0/8.0 GiB ▂▃ │ fill 6000/7000 (86%) │ 55.0 tok/s"
     (only,) = (t.plain for t in status_lines(status, lines=1))
     assert only == "gemma4:e4b │ GPU 2.0/8.0 ▂▃ │ ctx 8192→4096"
 
@@ -115,7 +114,7 @@ def test_status_lines_full_and_compact() -> None:
 def test_fill_uses_the_estimate_when_the_server_reports_no_count() -> None:
     stats = RequestStats("m", 4096, None, 3000, 3500, None, None, 0.0, "stop")
     _, second = status_lines(_status(last_request=stats))
-    assert second.plain == "fill 3000/3500 (86%)"
+    assert second.plain.endswith(" │ fill 3000/3500 (86%)")
 
 
 def test_pinned_context_and_indexing() -> None:
@@ -123,7 +122,7 @@ def test_pinned_context_and_indexing() -> None:
         _status(context=ContextSize(4096, True)), index=index_text(IndexProgress(3, 10))
     )
     assert "ctx 4096 pinned" in first.plain
-    assert second.plain == "indexing 3/10"
+    assert second.plain == "GPU 2.0/8.0 GiB ▂▃ │ indexing 3/10"
     assert index_text(IndexProgress(0, 0)).plain == "indexing: listing files…"
 
 
@@ -170,3 +169,13 @@ def test_copy_writes_a_private_file_and_says_how(tmp_path: Path) -> None:
     result = copy("more", broken)
     assert not result.terminal and result.ok
     assert "OSC 52" not in result.how
+
+
+def test_docs_name_every_key_and_slash_command() -> None:
+    from gemmacode.tui.keys import KEYS
+    from gemmacode.tui.slash import COMMANDS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "tui.md").read_text()
+    missing = [f"`{k.id}`" for k in KEYS if f"`{k.id}`" not in doc]
+    missing += [f"/{c.name}" for c in COMMANDS if f"`/{c.name}" not in doc]
+    assert not missing, f"docs/tui.md must name {', '.join(missing)}"

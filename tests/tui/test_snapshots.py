@@ -15,6 +15,7 @@ from gemmacode.session.events import GpuSample, ServerState, Status
 from gemmacode.tui.app import GemmacodeApp
 from gemmacode.tui.widgets.prompt import PromptInput
 from gemmacode.tui.widgets.repo_tree import RepoTree
+from gemmacode.tui.widgets.status_bar import StatusBar
 from tests.fakes.core import FakeCore, ScriptedTask, failing_opener, make_core, opener
 from tests.tui.conftest import notices, wait_for
 from tests.tui.snapshots import compare
@@ -42,7 +43,7 @@ async def _ready(pilot: Any, core: FakeCore) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: core.subscribers == 1)
     await wait_for(pilot, lambda: len(app.screen.query_one(RepoTree).snapshot.files) > 0)
-    await wait_for(pilot, lambda: "symbols" in str(app.screen.query_one("#status").render()))
+    await wait_for(pilot, lambda: bool(app.screen.query_one(StatusBar).index_summary))
 
 
 async def _send(pilot: Any, line: str) -> None:

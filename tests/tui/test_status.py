@@ -37,7 +37,8 @@ async def test_status_bar_follows_events_from_another_thread(
     app = build()
     async with app.run_test(notifications=True, size=(140, 30)) as pilot:
         await wait_for(pilot, lambda: core.subscribers == 1)
-        assert "ollama 127.0.0.1:11434 │ gemma4:e4b │ GPU 3.0/8.0 GiB" in status_lines(app)
+        assert "ollama 127.0.0.1:11434 │ gemma4:e4b │ ctx 8192" in status_lines(app)
+        assert "GPU 3.0/8.0 GiB" in status_lines(app)
         core.emit_from_thread(
             [
                 GpuSample("gpu", used=int(6.1 * GIB), total=8 * GIB),

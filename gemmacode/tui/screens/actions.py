@@ -125,6 +125,9 @@ class Actions(_Base):  # type: ignore[misc]
             await view.close()
             self.running = None
             bar.busy = ""
+            server = core.status.server
+            if server is not None and not server.reachable:
+                self.watch_server()  # the server went away: look for it again
             turn.answer = turn.answer or view.text
             self.gapp.store.save(self.current())
 
@@ -221,7 +224,11 @@ class Actions(_Base):  # type: ignore[misc]
         if core is None:
             self.notify("The model session is not open yet", severity="warning")
             return
-        core.set_num_ctx(None if arg == "auto" else int(arg))
+        try:
+            core.set_num_ctx(None if arg == "auto" else int(arg))
+        except GemmacodeError as err:
+            self.notify(str(err), title="context size", severity="error")
+            return
         self.notify("Context size: automatic" if arg == "auto" else f"Context size pinned: {arg}")
 
     # --- copy, export ----------------------------------------------------------------------

@@ -31,7 +31,7 @@ def help_markdown(keymap: Mapping[str, str]) -> str:
     lines += [f"| `{k}` | {what} |" for k, what in EXTRA_KEYS]
     lines += [
         "",
-        "Letter keys act when the input line is not focused (Tab or Esc leaves it).",
+        "Letter keys act when the input line is not focused (Tab leaves it; 4 or / returns).",
         "",
         "## Commands",
         "",

@@ -9,6 +9,7 @@ exclusive worker that renders their events; the screen never blocks on the core.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from textual import on, work
@@ -18,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
+from gemmacode.errors import GemmacodeError
 from gemmacode.session.api import IndexProgress
 from gemmacode.session.events import ModelSpilled, PromptCut, ServerState
 from gemmacode.tui import messages as msg
@@ -132,7 +134,7 @@ class MainScreen(Actions, Screen[None]):
             self.query_one(StatusBar).status = core.status
             self._server_notice_from(core.status.server)
         self.reindex()
-        self.load_models()
+        self.watch_server()
 
     def _server_notice_from(self, server: ServerState | None) -> None:
         if server is not None:
@@ -186,15 +188,23 @@ class MainScreen(Actions, Screen[None]):
             return
         self.post_message(msg.IndexDone(summary))
 
-    @work(exclusive=True, group="models", exit_on_error=False)
-    async def load_models(self) -> None:
-        core = self.gapp.core
-        if core is None:
-            return
-        try:
-            self.model_names = [c.info.name for c in await core.models()]
-        except Exception:  # completion is a convenience; /model reports real errors
-            self.model_names = []
+    @work(exclusive=True, group="server", exit_on_error=False)
+    async def watch_server(self) -> None:
+        """Ask the core whether the server answers and has the model until it does, waiting
+        longer each time (the answers are status events: the bar and a notice say why and
+        what to do); then learn the model names for completion."""
+        wait, most = self.gapp.retry_s
+        while (core := self.gapp.core) is not None:
+            state = await core.check_server()
+            if state.reachable and state.model_present is not False:
+                break
+            await asyncio.sleep(wait)
+            wait = min(most, wait * 2)
+        if core is not None:
+            try:
+                self.model_names = [c.info.name for c in await core.models()]
+            except GemmacodeError:  # completion is a convenience; /model reports errors
+                self.model_names = []
 
     # --- the input line --------------------------------------------------------------------
 

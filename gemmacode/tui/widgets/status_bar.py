@@ -42,7 +42,7 @@ class StatusBar(Static):
         busy = Text(self.busy, style="yellow") if self.busy else None
         index = index_text(self.index, self.index_summary)
         out = status_lines(self.status, index=index, busy=busy, lines=lines)
-        text = Text("\n").join(out)
-        text.no_wrap = True
-        text.overflow = "ellipsis"
-        return text
+        width = max(1, self.content_region.width)
+        for line in out:
+            line.truncate(width, overflow="ellipsis")
+        return Text("\n").join(out)
