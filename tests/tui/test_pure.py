@@ -104,7 +104,8 @@ def test_status_lines_full_and_compact() -> None:
     )
     first, second = (t.plain for t in status_lines(status))
     assert first == (
-        "ollama gpu-box:11434 │ gemma4:e4b │ ctx 8192 │ next request 4096: free VRAM fell to 1.9 GiB"
+        "ollama gpu-box:11434 │ gemma4:e4b │ ctx 8192 │ "
+        "next request 4096: free VRAM fell to 1.9 GiB"
     )
     assert second == "GPU 2.0/8.0 GiB ▂▃ │ fill 6000/7000 (86%) │ 55.0 tok/s"
     (only,) = (t.plain for t in status_lines(status, lines=1))
