@@ -21,7 +21,7 @@ from typing import Any
 from textual.widgets import Input
 
 from gemmacode.tui.app import GemmacodeApp
-from tests.tui.conftest import screen_text
+from tests.tui.conftest import screen_text, wait_for
 
 SNAPSHOTS = Path(__file__).parent / "__snapshots__"
 
@@ -46,6 +46,9 @@ async def compare(
         for widget in app.screen.query(Input):
             widget.cursor_blink = False
         await pilot.pause(0.1)
+        # the footer fills in after the first paint: wait for the last line on a busy machine
+        await wait_for(pilot, lambda: screen_text(app).splitlines()[-1].strip() != "")
+        await pilot.pause(0.05)
         text = screen_text(app)
         svg = _normalize_svg(app.export_screenshot(title=name))
     text_path, svg_path = SNAPSHOTS / f"{name}.txt", SNAPSHOTS / f"{name}.svg"

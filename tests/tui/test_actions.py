@@ -405,3 +405,36 @@ async def test_remapped_key_runs_its_action(
         await ready(pilot, core)
         await pilot.press("f6")  # works even from the input line: not a text key
         await wait_for(pilot, lambda: [r.kind for r in core.reviews] == ["staged"])
+
+
+async def test_the_pane_follows_the_bottom_only_while_the_user_is_there(
+    build: Callable[..., GemmacodeApp], core: FakeCore
+) -> None:
+    from gemmacode.tui.widgets.conversation import ConversationView
+
+    prose = "".join(f"Paragraph {i}: some words about the code.\n\n" for i in range(60))
+    first = ScriptedTask("one", prose=prose, hold_at=len(prose) // 2, piece=40)
+    second = ScriptedTask("two", prose=prose, piece=40)
+    scripts = [first, second]
+    core.script = lambda label, spec: scripts.pop(0)
+    app = build()
+    async with app.run_test(notifications=True, size=(100, 30)) as pilot:
+        await ready(pilot, core)
+        pane = app.screen.query_one(ConversationView)
+        await submit(pilot, "/staged")
+        await wait_for(pilot, lambda: first.streamed and pane.max_scroll_y > 5)
+        await pilot.pause(0.1)
+        assert pane.scroll_y == pane.max_scroll_y  # following while at the bottom
+        pane.focus()
+        await pilot.press("home")  # the user scrolls up to read
+        await pilot.pause(0.1)
+        first.release.set()
+        await wait_for(pilot, lambda: first.done)
+        await pilot.pause(0.2)
+        assert pane.scroll_y == 0  # left where the user put it
+        assert pane.max_scroll_y > 20
+        await pilot.press("end")  # back at the bottom: following again
+        await submit(pilot, "/working")
+        await wait_for(pilot, lambda: second.done)
+        await pilot.pause(0.2)
+        assert pane.scroll_y == pane.max_scroll_y

@@ -228,3 +228,30 @@ async def test_missing_model_is_said_and_found_once_pulled(
             server.installed["gemma4:e4b"] = gemma4_e4b()  # `ollama pull` in another shell
             await wait_for(pilot, lambda: "not installed" not in bar(app), 10)
             assert "gemma4:e4b" in bar(app)
+
+
+async def test_escape_cancels_a_real_answer_and_the_next_request_works(
+    build: Callable[..., GemmacodeApp], code_repo: Path, tmp_path: Path
+) -> None:
+    from tests.tui.test_actions import turns
+
+    rig = Rig(tmp_path)
+    long = "The answer goes on. " * 300
+    rig.server.answers = lambda request: long if len(rig.server.requests) == 1 else "Short."
+    rig.server.delay_s = 0.005
+    app = build(opener=rig.opener(code_repo), settings=rig.settings)
+    async with app.run_test(notifications=True, size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "gemma4:e2b" in bar(app))
+        await send(pilot, "what does check_1 do?")
+        await wait_for(pilot, lambda: bool(turns(app)) and "goes on" in turns(app)[0].text, 20)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "incomplete: cancelled" in screen_text(app), 20)
+        kept = turns(app)[0].text
+        assert kept.startswith("The answer goes on.") and len(kept) < len(long)
+        await wait_for(pilot, lambda: rig.core is not None and not rig.core._busy)
+        await send(pilot, "and check_2?")
+        await wait_for(pilot, lambda: len(turns(app)) == 2 and turns(app)[1].text == "Short.", 20)
+        assert len(rig.server.requests) == 2
+        # the cancelled answer is not sent back as history: it was incomplete
+        contents = " ".join(m.content for m in rig.server.requests[-1].messages)
+        assert "goes on" not in contents

@@ -24,7 +24,7 @@ EXTRA_KEYS = (
 
 
 def help_markdown(keymap: Mapping[str, str]) -> str:
-    lines = ["# gemmacode", "", "## Keys", "", "| key | action |", "|---|---|"]
+    lines = ["## Keys", "", "| key | action |", "|---|---|"]
     for key in KEYS:
         keys = keymap.get(key.id, key.keys).replace("question_mark", "?").replace("slash", "/")
         lines.append(f"| `{keys}` | {key.label} (`{key.id}`) |")
