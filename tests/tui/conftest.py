@@ -106,7 +106,7 @@ def screen_text(app: GemmacodeApp) -> str:
     return console.export_text()
 
 
-async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 15.0) -> None:
     """Let the app run until ``condition()`` holds (workers and messages need a few turns)."""
     import asyncio
 

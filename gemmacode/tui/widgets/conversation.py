@@ -106,6 +106,10 @@ class ConversationView(VerticalScroll):
     def on_resize(self) -> None:
         self.follow()
 
+    def watch_virtual_size(self) -> None:
+        # the answers grew (a streamed fragment rendered, a note): maybe now they overflow
+        self.call_after_refresh(self.follow)
+
     async def begin(self, request: str) -> TurnView:
         await self.query(".welcome").remove()
         turn = TurnView(request)
