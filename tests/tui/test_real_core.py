@@ -224,7 +224,7 @@ async def test_missing_model_is_said_and_found_once_pulled(
         app = build(opener=open_, settings=settings, retry_s=(0.05, 0.1))
         async with app.run_test(notifications=True, size=(160, 40)) as pilot:
             await wait_for(pilot, lambda: "gemma4:e4b: not installed" in bar(app), 10)
-            assert "models pull gemma4:e4b" in notices(app)
+            await wait_for(pilot, lambda: "models pull gemma4:e4b" in notices(app))
             server.installed["gemma4:e4b"] = gemma4_e4b()  # `ollama pull` in another shell
             await wait_for(pilot, lambda: "not installed" not in bar(app), 10)
             assert "gemma4:e4b" in bar(app)
