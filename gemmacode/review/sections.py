@@ -201,10 +201,25 @@ def _tier(path: str) -> int:
     return review_tier(path, language_for(path) == "text")
 
 
+_SKIP_WHY = {
+    "lockfile": "lock file",
+    "minified": "minified",
+    "binary": "binary file",
+    "generated": "generated file",
+}
+_SNIFF_CHARS = 1 << 16  # enough to spot generated markers and minified lines
+
+
 def diff_sections(
     target: DiffTarget, counter: Counter, budget: int, tags_fn: TagsFn | None
 ) -> tuple[list[Section], list[tuple[str, str]]]:
-    """Every section of a diff, most relevant file first, and what cannot be shown at all."""
+    """Every section of a diff, most relevant file first, and what cannot be shown at all.
+
+    Files nobody reviews by reading are left out with a note, as the index leaves them out:
+    lock files and minified bundles (by name), generated code (a marker such as
+    ``@generated`` or ``DO NOT EDIT`` in its first lines) and minified text (by content).
+    """
+    from gemmacode.index.files import content_reason, name_reason
     from gemmacode.index.languages import language_for
 
     # What the change means: its source first, then its tests (and examples), then docs and
@@ -223,9 +238,17 @@ def diff_sections(
         if not fd.hunks:
             left_out.append((fd.describe(), "no content change"))
             continue
+        skip = name_reason(fd.path)
+        if skip is not None:
+            left_out.append((fd.describe(), f"{_SKIP_WHY.get(skip, skip)}, not reviewed"))
+            continue
         text = target.new_text(fd.path)
         if text is None:
             left_out.append((fd.describe(), "binary or unreadable content, not reviewed"))
+            continue
+        skip = content_reason(text[:_SNIFF_CHARS].encode("utf-8", "replace"))
+        if skip in ("generated", "minified"):
+            left_out.append((fd.describe(), f"{_SKIP_WHY[skip]}, not reviewed"))
             continue
         sections += _diff_sections(fd, text, language_for(fd.path), counter, budget, tags_fn)
     return sections, left_out
