@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gemmacode.commands.tui_cmd",
         "open the terminal UI (the default on a terminal with no command)",
     ),
+    "hook": (
+        "gemmacode.commands.hook_cmd",
+        "install, remove or inspect the git commit hook; run it; accept findings",
+    ),
 }
 
 

@@ -6,7 +6,8 @@ config folder) < project file (``.gemmacode.toml`` at the repository root) < env
 declared; ``.config-example/`` shows both files with comments.
 
 ``GEMMACODE_CONFIG_DIR`` moves the user config folder (tests use it so they never read the
-real one); ``GEMMACODE_CACHE_DIR`` moves the cache folder.
+real one); ``GEMMACODE_CACHE_DIR`` moves the cache folder; ``GEMMACODE_SKIP=1`` is the commit
+hook's bypass switch, not a setting.
 """
 
 from __future__ import annotations
@@ -185,6 +186,56 @@ class TuiSettings:
 
 
 @dataclass
+class HookSettings:
+    mode: str = field(
+        default="block",
+        metadata=_doc(
+            "Commit hook: block (exit 1 on findings at or above fail_on), warn (report, never "
+            "block) or off (do nothing)"
+        ),
+    )
+    fail_on: str = field(
+        default="high",
+        metadata=_doc(
+            "Block a commit for findings at least this severe on lines it adds or changes: "
+            "critical, high, medium, low, info or never"
+        ),
+    )
+    timeout_s: float = field(
+        default=60.0,
+        metadata=_doc("Deadline for the whole hook run; the review is sized to finish within it"),
+    )
+    connect_timeout_s: float = field(
+        default=2.0,
+        metadata=_doc("Part of timeout_s for reaching the model server; the rest is for answers"),
+    )
+    strict: bool = field(
+        default=False,
+        metadata=_doc(
+            "Block (exit 3) when the review cannot run: no server, model missing, deadline "
+            "passed; false lets the commit through with one warning line"
+        ),
+    )
+    baseline: str = field(
+        default=".gemmacode-baseline.json",
+        metadata=_doc("Accepted findings' fingerprints, relative to the repository root"),
+    )
+    review_docs: bool = field(
+        default=False,
+        metadata=_doc(
+            "Send a change of only Markdown, reStructuredText or text files to the model"
+        ),
+    )
+    temperature: float = field(
+        default=0.1, metadata=_doc("Sampling temperature of hook reviews (low: a stable gate)")
+    )
+    seed: int = field(default=42, metadata=_doc("Fixed sampling seed of hook reviews"))
+    num_predict: int = field(
+        default=512, metadata=_doc("Answer reserve of hook reviews (the findings JSON alone)")
+    )
+
+
+@dataclass
 class Settings:
     backend: BackendSettings = field(default_factory=BackendSettings)
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
@@ -195,6 +246,7 @@ class Settings:
     chunks: ChunkSettings = field(default_factory=ChunkSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
     tui: TuiSettings = field(default_factory=TuiSettings)
+    hook: HookSettings = field(default_factory=HookSettings)
 
 
 def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -335,7 +387,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def apply_env(settings: Settings, env: Mapping[str, str]) -> None:
     """Apply ``GEMMACODE_<SECTION>_<KEY>`` variables; an unknown one is an error."""
     sections = _sections()
-    reserved = {"GEMMACODE_CONFIG_DIR", "GEMMACODE_CACHE_DIR"}
+    # Not settings: where config and caches live, and the commit hook's bypass switch.
+    reserved = {"GEMMACODE_CONFIG_DIR", "GEMMACODE_CACHE_DIR", "GEMMACODE_SKIP"}
     for var, raw in env.items():
         if not var.startswith(ENV_PREFIX) or var in reserved:
             continue
@@ -438,6 +491,29 @@ def validate(settings: Settings) -> None:
             "review.fail_on",
             "use critical, high, medium, low, info or never",
         ),
+        (
+            settings.hook.mode in ("block", "warn", "off"),
+            "hook.mode",
+            "use block, warn or off",
+        ),
+        (
+            settings.hook.fail_on in ("critical", "high", "medium", "low", "info", "never"),
+            "hook.fail_on",
+            "use critical, high, medium, low, info or never",
+        ),
+        (settings.hook.timeout_s > 0, "hook.timeout_s", "use a positive number of seconds"),
+        (
+            0 < settings.hook.connect_timeout_s < settings.hook.timeout_s,
+            "hook.connect_timeout_s",
+            "use a positive number of seconds below hook.timeout_s",
+        ),
+        (
+            0.0 <= settings.hook.temperature <= 2.0,
+            "hook.temperature",
+            "use a value between 0 and 2 (0-0.2 for a stable gate)",
+        ),
+        (settings.hook.num_predict > 0, "hook.num_predict", "use a positive number"),
+        (bool(settings.hook.baseline.strip()), "hook.baseline", "give a file name"),
         (
             all(f in ("security", "bugs", "performance", "style") for f in settings.review.focus),
             "review.focus",
