@@ -2,10 +2,10 @@
 
 A finding on a line the commit did not touch is about code that was already there; it is
 shown, never blocking. A line counts as changed when the commit adds it (a ``+`` line of the
-diff, new-side numbers) or when lines were removed just before it (removing a check is a
-change at the place it was). In a merge, a line counts only when it differs from every
-parent: what the merge itself wrote (a conflict resolution), not what it brings in from a
-branch that was reviewed on its own.
+diff, new-side numbers) or when it borders a place where lines were only removed (removing a
+check is a change at the place it was: the lines just before and after it). In a merge, a
+line counts only when it differs from every parent: what the merge itself wrote (a conflict
+resolution), not what it brings in from a branch that was reviewed on its own.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ Lines = dict[str, set[int]]
 
 
 def changed_in(diff_text: str) -> Lines:
-    """New-side lines each file of a ``-U0`` diff adds or removes lines before."""
+    """New-side lines each file of a ``-U0`` diff adds, or that border a removal."""
     out: Lines = {}
     for fd in parse_diff(diff_text):
         if fd.new_path is None:
@@ -39,7 +39,8 @@ def changed_in(diff_text: str) -> Lines:
         lines = out.setdefault(fd.new_path, set())
         for hunk in fd.hunks:
             lines.update(hunk.added_lines())
-            lines.update(hunk.removed_before())
+            if hunk.new_count == 0:  # a pure deletion after new line new_start
+                lines.update(n for n in (hunk.new_start, hunk.new_start + 1) if n >= 1)
     return out
 
 

@@ -23,11 +23,17 @@ _STYLE = {
     "low": "\x1b[36m",
     "info": "\x1b[2m",
 }
-BYPASS = (
-    "accept it with a `gemmacode: ignore` comment on the line or `gemmacode hook baseline`, "
-    "or skip the check once: `git commit --no-verify` (or GEMMACODE_SKIP=1; SKIP=gemmacode "
-    "under pre-commit)"
-)
+
+
+def bypass(what: str = "commit") -> str:
+    """How to get past the hook once, for a ``commit`` or a ``push``."""
+    return (
+        f"skip the check once: `git {what} --no-verify` (or GEMMACODE_SKIP=1; SKIP=gemmacode "
+        "under pre-commit)"
+    )
+
+
+ACCEPT = "accept it with a `gemmacode: ignore` comment on the line or `gemmacode hook baseline`"
 
 
 @dataclass
@@ -68,6 +74,7 @@ def report(
     fail_on: str,
     notes: Sequence[str] = (),
     cached: bool = False,
+    what: str = "commit",
 ) -> None:
     """Print the findings and the verdict."""
     for f in verdict.blocking:
@@ -82,7 +89,7 @@ def report(
     if verdict.accepted_baseline:
         accepted.append(f"{verdict.accepted_baseline} in the baseline")
     if verdict.not_changed:
-        accepted.append(f"{verdict.not_changed} on lines this commit does not change")
+        accepted.append(f"{verdict.not_changed} on lines this {what} does not change")
     extra = f" ({'; '.join(accepted)})" if accepted else ""
     source = " (cached review)" if cached else ""
     n = len(verdict.blocking)
@@ -90,8 +97,8 @@ def report(
     if n and verdict.warn_only:
         out.say(f"{n} {noun} at or above {fail_on} (hook.mode = warn: not blocking){extra}{source}")
     elif n:
-        out.say(f"commit blocked: {n} {noun} at or above {fail_on} on changed lines{extra}{source}")
-        out.say(f"fix and commit again, {BYPASS}")
+        out.say(f"{what} blocked: {n} {noun} at or above {fail_on} on changed lines{extra}{source}")
+        out.say(f"fix it and {what} again, {ACCEPT}, or {bypass(what)}")
     else:
         total = len(verdict.shown)
         what = (

@@ -33,7 +33,7 @@ from gemmacode.hook.changes import ChangedFile, Selection, range_files, select, 
 from gemmacode.hook.decide import EXIT_BLOCKED, EXIT_NOT_REVIEWED, EXIT_OK, EXIT_USAGE, decide
 from gemmacode.hook.gitio import HookGit, hook_context
 from gemmacode.hook.lines import Lines, range_changed_lines, staged_changed_lines
-from gemmacode.hook.output import BYPASS, Printer, report
+from gemmacode.hook.output import Printer, bypass, report
 from gemmacode.hook.probe import Probe, probe
 from gemmacode.review.findings.model import Finding
 
@@ -93,6 +93,7 @@ class HookRun:
         self.settings = settings
         self.started = io.clock()
         self.deadline = self.started + settings.hook.timeout_s
+        self.what = "push" if stage == "pre-push" else "commit"
         self.probed: Probe | None = None
         self.probe_done = False
 
@@ -208,16 +209,18 @@ class HookRun:
             mode=hook.mode,
         )
         notes = [n for n in [*change.notes, *got.notes] if _worth_showing(n)]
-        report(self.out, verdict, fail_on=hook.fail_on, notes=notes, cached=got.cached)
+        report(
+            self.out, verdict, fail_on=hook.fail_on, notes=notes, cached=got.cached, what=self.what
+        )
         return verdict.exit_code
 
     def not_reviewed(self, why: str) -> int:
         """Fail open with one warning line, or (``hook.strict``) block with exit 3."""
         if self.settings.hook.strict:
-            self.out.say(f"commit blocked: not reviewed: {why}")
-            self.out.say(f"hook.strict is on; {BYPASS}")
+            self.out.say(f"{self.what} blocked: not reviewed: {why}")
+            self.out.say(f"hook.strict is on; {bypass(self.what)}")
             return EXIT_NOT_REVIEWED
-        self.out.warn(f"commit not reviewed: {why}")
+        self.out.warn(f"{self.what} not reviewed: {why}")
         return EXIT_OK
 
     def session_settings(self) -> Settings:
@@ -258,5 +261,6 @@ def run_hook(stage: str, io: HookIO) -> int:
         return HookRun(stage, io, git, settings).go()
     except GemmacodeError as err:
         io.out.say(f"error: {err}")
-        io.out.say(f"the commit was not reviewed; {BYPASS}")
+        what = "push" if stage == "pre-push" else "commit"
+        io.out.say(f"the {what} was not reviewed; {bypass(what)}")
         return EXIT_USAGE
