@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gemmacode import __version__
-from gemmacode.config import Settings
+from gemmacode.config import Settings, private_dir
 from gemmacode.review.findings.model import Finding
 
 FORMAT = 1
@@ -70,19 +70,6 @@ def review_key(
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def private_folder(folder: Path) -> None:
-    """Create ``folder`` and any missing parents readable by the owner only (0700)."""
-    missing: list[Path] = []
-    current = folder
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for path in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            path.mkdir(mode=0o700)
-        os.chmod(path, 0o700)  # exactly 0700, whatever the umask
-
-
 class ReviewCache:
     """Entries in one folder, one JSON file per key."""
 
@@ -108,7 +95,7 @@ class ReviewCache:
             "notes": list(review.notes),
         }
         try:
-            private_folder(self.folder)
+            private_dir(self.folder)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from gemmacode.backends.base import Final
 from gemmacode.config import Settings
@@ -42,8 +41,9 @@ CANCEL_GRACE_S = 2.0  # how long a cancelled task may take to hand back what it 
 
 def core_opener() -> OpenSession:
     """The real core's ``open_session``, imported only when a review is needed."""
-    module = importlib.import_module("gemmacode.session.core")
-    return cast(OpenSession, module.open_session)
+    from gemmacode.session.core import open_session
+
+    return open_session
 
 
 @dataclass
