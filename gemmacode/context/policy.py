@@ -296,7 +296,14 @@ class ContextPolicy:
     ) -> None:
         if avail is None:
             self.note = reading.note
-            self._change(now, self.fixed_size(reading), f"fixed size: {reading.summary()}")
+            fixed = self.fixed_size(reading)
+            # Loaded at an allowed size no larger than the fixed one (a CPU-only server holds
+            # it in RAM: vram 0 is no spill): asking for another size would only reload it.
+            if mine is not None and mine.context_length in self.rungs:
+                if mine.context_length <= fixed and not (mine.spilled and mine.vram_bytes):
+                    self._change(now, mine.context_length, "kept the size already loaded")
+                    return
+            self._change(now, fixed, f"fixed size: {reading.summary()}")
             return
         fits = self.fit(avail)
         if mine is not None and not mine.spilled and mine.context_length in self.rungs:

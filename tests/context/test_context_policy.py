@@ -183,6 +183,23 @@ def test_no_gpu_reading_uses_a_fixed_size() -> None:
     assert policy(E2B, max_ctx=32768).choose(None) == 32768
 
 
+def test_without_a_gpu_figure_the_size_already_loaded_is_kept() -> None:
+    """Another client (the terminal UI, say) loaded the model at 12288: a fixed 32768 would
+    make the server reload it, for nothing."""
+    ram = MemoryReading(source="system-ram", total=24 * GIB, free=20 * GIB, note="no driver")
+    on_cpu = LoadedModel("gemma4:e2b", 3 * GIB, 0, 12288)  # a CPU-only server: vram 0
+    p = policy(E2B, max_ctx=32768)
+    assert p.choose(ram, [on_cpu]) == 12288
+    assert p.changes[0].reason == "kept the size already loaded"
+    remote = MemoryReading(source="ollama-ps", note="remote")
+    in_vram = LoadedModel("gemma4:e2b", 3 * GIB, 3 * GIB, 16384)
+    assert policy(E2B, max_ctx=32768).choose(remote, [in_vram]) == 16384
+    # not kept: a size the settings do not allow, or one that spilled out of the GPU
+    assert policy(E2B, max_ctx=8192).choose(remote, [in_vram]) == 8192
+    spilled = LoadedModel("gemma4:e2b", 3 * GIB, 2 * GIB, 16384)
+    assert policy(E2B, max_ctx=32768).choose(remote, [spilled]) == 32768
+
+
 def test_remote_server_spill_without_a_gpu_figure_steps_down() -> None:
     p = policy(E4B, max_ctx=32768)
     remote = MemoryReading(source="ollama-ps", note="remote")
