@@ -101,7 +101,5 @@ def report(
         out.say(f"fix it and {what} again, {ACCEPT}, or {bypass(what)}")
     else:
         total = len(verdict.shown)
-        what = (
-            f"{total} finding{'s' if total != 1 else ''} below the bar" if total else "no findings"
-        )
-        out.say(f"review passed: {what}{extra}{source}")
+        found = f"{total} finding{'s' if total != 1 else ''}, none blocking" if total else ""
+        out.say(f"review passed: {found or 'no findings'}{extra}{source}")
