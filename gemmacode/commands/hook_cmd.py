@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from gemmacode.hook.decide import EXIT_OK
+from gemmacode.hook.exits import EXIT_OK
 
 HELP = "install, remove or inspect the git commit hook; run it; accept findings"
 

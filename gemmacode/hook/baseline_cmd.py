@@ -15,7 +15,7 @@ from pathlib import Path
 from gemmacode.config import load_settings
 from gemmacode.errors import UsageError
 from gemmacode.hook.accept import baseline_document, load_entries, write_baseline
-from gemmacode.hook.decide import EXIT_NOT_REVIEWED, EXIT_OK
+from gemmacode.hook.exits import EXIT_NOT_REVIEWED, EXIT_OK
 from gemmacode.hook.gitio import HookGit
 from gemmacode.hook.output import Printer
 from gemmacode.hook.run import HookIO, HookRun

@@ -8,13 +8,7 @@ of its lines is a line the commit adds or changes (:mod:`gemmacode.hook.lines`);
 accepted (inline ``gemmacode: ignore`` or the baseline, :mod:`gemmacode.hook.accept`); and
 ``hook.mode`` is ``block``. Every other finding is shown and let through.
 
-Exit codes (one table, also in docs/hook.md):
-
-- 0: the commit goes ahead (no blocking finding, warn mode, a bypass, or the review could
-  not run and ``hook.strict`` is off: fail open, with one warning line);
-- 1: findings block the commit;
-- 2: a usage or configuration error (a bad ``.gemmacode.toml``, an unreadable baseline);
-- 3: ``hook.strict`` is on and the review could not run (no server, model missing, deadline).
+The exit codes are in :mod:`gemmacode.hook.exits`.
 """
 
 from __future__ import annotations
@@ -23,12 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gemmacode.hook.accept import fingerprint, ignored_inline
+from gemmacode.hook.exits import EXIT_BLOCKED, EXIT_OK
 from gemmacode.review.findings.model import Finding, severity_rank
-
-EXIT_OK = 0
-EXIT_BLOCKED = 1
-EXIT_USAGE = 2
-EXIT_NOT_REVIEWED = 3
 
 
 @dataclass

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gemmacode.hook.decide import Verdict
-from gemmacode.review.findings.model import Finding
+if TYPE_CHECKING:  # the fast paths print without loading the verdict's modules
+    from gemmacode.hook.decide import Verdict
+    from gemmacode.review.findings.model import Finding
 
 _RESET = "\x1b[0m"
 _STYLE = {

@@ -27,18 +27,17 @@ from typing import TYPE_CHECKING
 
 from gemmacode.config import Settings, load_settings
 from gemmacode.errors import GemmacodeError
-from gemmacode.hook.accept import load_baseline
-from gemmacode.hook.cache import CachedReview, ReviewCache, review_key
 from gemmacode.hook.changes import ChangedFile, Selection, range_files, select, staged_files
-from gemmacode.hook.decide import EXIT_BLOCKED, EXIT_NOT_REVIEWED, EXIT_OK, EXIT_USAGE, decide
+from gemmacode.hook.exits import EXIT_BLOCKED, EXIT_NOT_REVIEWED, EXIT_OK, EXIT_USAGE
 from gemmacode.hook.gitio import HookGit, hook_context
-from gemmacode.hook.lines import Lines, range_changed_lines, staged_changed_lines
-from gemmacode.hook.output import Printer, bypass, report
-from gemmacode.hook.probe import Probe, probe
-from gemmacode.review.findings.model import Finding
+from gemmacode.hook.output import Printer, bypass
 
+# Imported where they are needed, so the fast paths (a bypass, nothing to review) load
+# only the listing: the cache, the verdict and the review come later.
 if TYPE_CHECKING:
+    from gemmacode.hook.probe import Probe
     from gemmacode.hook.review import OpenSession
+    from gemmacode.review.findings.model import Finding
 
 SKIP_VALUES = ("1", "true", "yes", "on")
 FINISH_RESERVE_S = 0.5  # kept back from the deadline for the verdict, cache and output
@@ -141,6 +140,8 @@ class HookRun:
         if not selection.review:
             self.out.say(f"nothing to review in the {change.label}{_skipped_summary(selection)}")
             return None
+        from gemmacode.hook.cache import CachedReview, ReviewCache, review_key
+
         key = review_key(
             [f.key() for f in change.files] + [change.kind], self.settings, self.io.env
         )
@@ -160,6 +161,8 @@ class HookRun:
         return self.deadline - self.io.clock()
 
     def probe_server(self) -> Probe | None:
+        from gemmacode.hook.probe import probe
+
         if not self.probe_done:
             budget = min(self.settings.hook.connect_timeout_s, max(self.left(), 0.05))
             self.probed = probe(self.settings, self.io.env, budget)
@@ -167,14 +170,18 @@ class HookRun:
         return self.probed
 
     def review(self, change: Change) -> Reviewed:
-        from gemmacode.hook.drive import drive_review
-
         server = self.probe_server()
         if server is not None and not server.reachable:
-            fix = "start it with `ollama serve` or set OLLAMA_HOST / backend.host"
+            fix = (
+                "start it, or point backend.openai_base_url at it"
+                if self.settings.backend.kind == "openai"
+                else "start it with `ollama serve` or set OLLAMA_HOST / backend.host"
+            )
             return Reviewed(
                 [], [], False, f"no model server at {server.host} ({server.error}); {fix}"
             )
+        from gemmacode.hook.drive import drive_review  # asyncio and the core, from here on
+
         outcome = drive_review(self, change, server)
         return Reviewed(outcome.findings, outcome.notes, outcome.complete, outcome.failure)
 
@@ -190,6 +197,11 @@ class HookRun:
         return texts
 
     def verdict(self, change: Change, got: Reviewed) -> int:
+        from gemmacode.hook.accept import load_baseline
+        from gemmacode.hook.decide import decide
+        from gemmacode.hook.lines import Lines, range_changed_lines, staged_changed_lines
+        from gemmacode.hook.output import report
+
         texts = self.texts(change, got.findings)
         named = sorted(texts)
         changed: Lines = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gemmacode.hook.decide import EXIT_BLOCKED, EXIT_OK
+from gemmacode.hook.exits import EXIT_BLOCKED, EXIT_OK
 from gemmacode.hook.gitio import NULL_SHA, hook_context
 from gemmacode.hook.install import install
 from gemmacode.hook.push import push_ranges

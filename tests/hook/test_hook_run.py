@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gemmacode.errors import ModelNotFoundError
-from gemmacode.hook.decide import EXIT_BLOCKED, EXIT_NOT_REVIEWED, EXIT_OK, EXIT_USAGE
+from gemmacode.hook.exits import EXIT_BLOCKED, EXIT_NOT_REVIEWED, EXIT_OK, EXIT_USAGE
 from gemmacode.hook.speeds import Speed, SpeedStore
 from gemmacode.session.events import Reloading
 from tests.conftest import git
