@@ -156,3 +156,33 @@ def test_commit_through_the_framework_fails_open_strict_blocks_and_skip_skips(
     assert code == 0, out
     assert "gemmacode: warning: commit not reviewed: no model server at" in out
     assert head_count(repo) == 4
+
+
+def test_framework_blocks_on_a_finding_and_reviews_only_the_index_with_unstaged_changes(
+    framework_repo: Path, framework_home: Path, paths_dir: Path
+) -> None:
+    """The framework stashes unstaged changes before the hook runs; the review is the same
+    as without it (the index), and the unstaged work is back afterwards."""
+    import json
+
+    from tests.fakes.ollama_server import FakeOllama
+
+    repo = framework_repo
+    lines = (repo / "app.py").read_text().splitlines()
+    lines[4] = "x5 = eval(input())"
+    (repo / "app.py").write_text("\n".join(lines) + "\n")
+    git(repo, "add", "app.py")
+    lines[14] = "x15 = 'unstaged work'"
+    (repo / "app.py").write_text("\n".join(lines) + "\n")
+    unstaged = (repo / "app.py").read_bytes()
+    finding = {"file": "app.py", "line": 5, "severity": "high", "category": "security"}
+    answer = json.dumps({"findings": [{**finding, "message": "eval of input"}]})
+    with FakeOllama(answer=answer, load_s=0.01) as server:
+        env = framework_env(framework_home, paths_dir, OLLAMA_HOST=server.host)
+        code, out = commit(repo, "-m", "risky", env=env)
+        sent = [m["content"] for b in server.bodies("/api/chat") for m in b["messages"]]
+    assert code == 1, out
+    assert "app.py:5: high: eval of input" in out and "commit blocked" in out
+    assert "x5 = eval(input())" in "\n".join(sent) and "unstaged work" not in "\n".join(sent)
+    assert (repo / "app.py").read_bytes() == unstaged
+    assert head_count(repo) == 2
