@@ -7,9 +7,10 @@ file's paths, modes and old and new blobs, the backend and model, the prompt tem
 force (user overrides included), the sampling settings and focus, and gemmacode's version.
 
 The cache lives in the repository's git folder (``git rev-parse --git-path gemmacode/hook``,
-which gives each worktree its own), never in the work tree, so it is never committed. Folders are 0700 and files 0600 (they hold findings about private
-code); each entry is written to a temporary file and renamed into place, so a reader (the
-terminal UI, a second commit) never sees half an entry. Only complete reviews are stored.
+which gives each worktree its own), never in the work tree, so it is never committed.
+Folders are 0700 and files 0600 (they hold findings about private code); each entry is
+written to a temporary file and renamed into place, so a reader (the terminal UI, a second
+commit) never sees half an entry. Only complete reviews are stored.
 """
 
 from __future__ import annotations
