@@ -164,16 +164,22 @@ def main() -> None:
             **os.environ,
             "GEMMACODE_CACHE_DIR": str(tmp / "cache"),
             "GEMMACODE_CONFIG_DIR": str(tmp / "config"),
-            "PYTHONPATH": str(ROOT),
+            # this tree first, then whatever the caller's path holds (a dependency folder)
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
             "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
             "PATH": "/usr/local/bin:/usr/bin:/bin",  # as a GUI client runs hooks
         }
         base.pop("PYTHONDONTWRITEBYTECODE", None)
+        base.pop("GEMMACODE_BENCH_REPO", None)  # the bench's own switch, not a setting
         base.pop("VIRTUAL_ENV", None)
         gemmacode = [sys.executable, "-m", "gemmacode"]
         subprocess.run(gemmacode + ["hook", "install"], cwd=clone, env=base, check=True)
         t0 = time.perf_counter()
-        subprocess.run(gemmacode + ["index"], cwd=clone, env=base, capture_output=True, check=True)
+        built = subprocess.run(gemmacode + ["index"], cwd=clone, env=base, capture_output=True)
+        if built.returncode != 0:
+            raise SystemExit(f"gemmacode index failed: {built.stderr.decode().strip()}")
         files = len(git(clone, "ls-files").splitlines())
         print(f"corpus clone: {files} files; index warmed in {time.perf_counter() - t0:.1f} s")
         print(f"{args.runs} alternating runs per case, medians; the hook through the shim\n")

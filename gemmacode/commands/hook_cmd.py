@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from gemmacode.hook.exits import EXIT_OK
@@ -64,13 +63,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _stage(args: argparse.Namespace) -> str:
-    if args.stage:
-        return str(args.stage)
-    env = os.environ
-    return "pre-push" if env.get("PRE_COMMIT_TO_REF") else "pre-commit"
-
-
 def run(args: argparse.Namespace) -> int:
     action = args.hook_command
     if action == "run":
@@ -97,18 +89,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gemmacode.hook.output import Printer, color_for
-    from gemmacode.hook.run import HookIO, run_hook
+    from gemmacode.hook.entry import run_stage, stage_for
 
-    stage = _stage(args)
-    stdin = ""
-    if stage == "pre-push" and not sys.stdin.isatty():
-        stdin = sys.stdin.read()
-    err = sys.stderr
-
-    def write(text: str) -> None:
-        err.write(text)
-        err.flush()
-
-    out = Printer(write, color=color_for(err.isatty(), os.environ))
-    return run_hook(stage, HookIO(Path.cwd(), os.environ, out, stdin=stdin))
+    return run_stage(stage_for(args.stage, os.environ))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gemmacode import __version__
-from gemmacode.config import Settings, private_dir
+from gemmacode.config import Settings, private_dir, user_config_dir
 from gemmacode.review.findings.model import Finding
 
 FORMAT = 1
@@ -41,12 +42,24 @@ class CachedReview:
 
 
 def prompt_digest(env: Mapping[str, str] | None = None) -> str:
-    """A hash of the prompt templates in force (shipped or overridden)."""
-    from gemmacode.review import prompts
-
+    """A hash of the prompt templates in force: every shipped one and every override in the
+    user's ``prompts`` folder (read as files: importing the prompt loader and
+    ``importlib.resources`` would cost the cache hit a good part of its budget)."""
     h = hashlib.sha256()
-    for name in prompts.NAMES:
-        h.update(name.encode() + b"\0" + prompts.load(name, env).encode("utf-8") + b"\0")
+    spec = importlib.util.find_spec("gemmacode.prompts")
+    shipped = list(spec.submodule_search_locations or []) if spec is not None else []
+    overrides = user_config_dir(env) / "prompts"
+    for folder in [*map(Path, shipped), overrides]:
+        try:
+            names = sorted(p for p in folder.iterdir() if p.suffix == ".md")
+        except OSError:
+            continue
+        for path in names:
+            h.update(f"{folder == overrides}:{path.name}\0".encode())
+            try:
+                h.update(path.read_bytes())
+            except OSError:
+                h.update(b"unreadable")
     return h.hexdigest()
 
 

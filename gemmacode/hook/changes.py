@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from gemmacode.config import Settings
 from gemmacode.hook.gitio import HookGit
-from gemmacode.index.files import content_reason, name_reason
+from gemmacode.index.skiprules import content_reason, name_reason
 
 DOC_SUFFIXES = (".md", ".markdown", ".rst", ".txt", ".adoc", ".asciidoc")
 DOC_NAMES = frozenset({"LICENSE", "LICENCE", "COPYING", "AUTHORS", "NOTICE", "CHANGELOG"})

@@ -6,7 +6,7 @@ the opener, the core).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gemmacode.config import user_cache_dir
 from gemmacode.hook.probe import Probe
@@ -55,18 +55,34 @@ def drive_review(run: HookRun, change: Change, server: Probe | None) -> Outcome:
             said = True
             run.out.say(f"the server is loading {event.model} (num_ctx {event.num_ctx})")
 
-    opener = run.io.opener or core_opener()
-    outcome = asyncio.run(
-        review_once(
-            opener,
-            run.session_settings(),
-            run.git.root,
-            spec,
-            seconds=seconds,
-            on_status=on_status,
-            clock=run.io.clock,
+    session_settings = run.session_settings()
+    extra: dict[str, Any] = {}
+    warm = None
+    if run.io.opener is None:
+        # The real core: its start-up tricks (the tokenizer's tables built in a helper
+        # process, httpx and the GPU monitor loaded in threads, the collector paused) begin
+        # before the core itself is imported, which is most of what is left to wait for.
+        from gemmacode.session.startup import prewarm
+
+        warm = prewarm(session_settings, pause_gc=True)
+        extra = {"warm": warm, "git_root": True}
+    try:
+        opener = run.io.opener or core_opener()
+        outcome = asyncio.run(
+            review_once(
+                opener,
+                session_settings,
+                run.git.root,
+                spec,
+                seconds=seconds,
+                on_status=on_status,
+                clock=run.io.clock,
+                open_kwargs=extra,
+            )
         )
-    )
+    finally:
+        if warm is not None:
+            warm.close()
     store.observe(key, outcome.finals)
     if outcome.timed_out and not outcome.finals and outcome.request_started_at is not None:
         sent = sizing.max_prompt_tokens or max(outcome.num_ctx - settings.hook.num_predict, 0)

@@ -124,7 +124,7 @@ def install(
     else:
         lines.append(f"installed the {stage} hook at {hook}")
     _write_shim(hook, shim_text(python, stage), mode_from=chained)
-    lines.append(f"it runs {python} -m gemmacode hook run {stage}")
+    lines.append(f"it runs {python} -m gemmacode.hook run {stage}")
     return lines
 
 

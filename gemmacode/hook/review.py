@@ -80,13 +80,15 @@ async def review_once(
     seconds: float,
     on_status: Callable[[StatusEvent], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    open_kwargs: dict[str, Any] | None = None,
 ) -> Outcome:
-    """Run one review task within ``seconds`` (see the module docstring)."""
+    """Run one review task within ``seconds`` (see the module docstring); ``open_kwargs``
+    go to the opener (the real core's ``warm`` and ``git_root``)."""
     out = Outcome(model=settings.backend.model)
     state = _State()
 
     async def drive() -> None:
-        async with opener(settings, root=root) as core:
+        async with opener(settings, root=root, **(open_kwargs or {})) as core:
             unsubscribe = core.subscribe(on_status) if on_status is not None else None
             try:
                 state.task = core.review(spec)

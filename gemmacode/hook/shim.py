@@ -11,7 +11,8 @@ would be found. In order it
 2. honours ``GEMMACODE_SKIP=1`` (the chained hook still runs);
 3. fails open with one warning line if the interpreter has gone (a deleted virtual
    environment must not block every commit);
-4. runs ``python -m gemmacode hook run <hook>``.
+4. runs ``python -m gemmacode.hook run <hook>`` (``gemmacode hook run`` without building the
+   whole command line's parser).
 
 The marker line lets ``install``, ``uninstall`` and ``status`` recognise their own file.
 """
@@ -28,7 +29,7 @@ def _sh_quote(text: str) -> str:
 
 def command_line(python: str, stage: str) -> str:
     """The command a hook manager (husky, lefthook, a hand-written hook) should run."""
-    return f"{_sh_quote(python)} -m gemmacode hook run {stage}"
+    return f"{_sh_quote(python)} -m gemmacode.hook run {stage}"
 
 
 def shim_text(python: str, stage: str) -> str:
@@ -46,14 +47,14 @@ def shim_text(python: str, stage: str) -> str:
         )
         run_review = (
             'if [ -n "$input" ]; then printf \'%s\\n\' "$input"; fi | '
-            f'"$GEMMACODE_PYTHON" -m gemmacode hook run {stage} "$@"\n'
+            f'"$GEMMACODE_PYTHON" -m gemmacode.hook run {stage} "$@"\n'
             "exit $?\n"
         )
     else:
         run_chained = (
             f'chained={chained}\nif [ -x "$chained" ]; then\n    "$chained" "$@" || exit $?\nfi\n'
         )
-        run_review = f'exec "$GEMMACODE_PYTHON" -m gemmacode hook run {stage} "$@"\n'
+        run_review = f'exec "$GEMMACODE_PYTHON" -m gemmacode.hook run {stage} "$@"\n'
     return (
         "#!/bin/sh\n"
         f"{MARKER}\n"

@@ -219,8 +219,8 @@ def diff_sections(
     lock files and minified bundles (by name), generated code (a marker such as
     ``@generated`` or ``DO NOT EDIT`` in its first lines) and minified text (by content).
     """
-    from gemmacode.index.files import content_reason, name_reason
     from gemmacode.index.languages import language_for
+    from gemmacode.index.skiprules import content_reason, name_reason
 
     # What the change means: its source first, then its tests (and examples), then docs and
     # configuration; within each, the largest change first.

@@ -92,7 +92,7 @@ def test_core_hooks_path_of_another_tool_gets_the_line_not_a_file(git_repo: Path
     git(git_repo, "config", "core.hooksPath", ".githooks")
     lines = install(_ctx(git_repo), "pre-commit")
     assert "core.hooksPath points at a folder another tool manages" in lines[0]
-    assert f"'{PY}' -m gemmacode hook run pre-commit" in lines[1]
+    assert f"'{PY}' -m gemmacode.hook run pre-commit" in lines[1]
     assert not (git_repo / ".githooks" / "pre-commit").exists()
     install(_ctx(git_repo), "pre-commit", force=True)
     assert MARKER in (git_repo / ".githooks" / "pre-commit").read_text()

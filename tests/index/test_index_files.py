@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from gemmacode.index.files import (
     Excludes,
-    content_reason,
     decode,
     detect_language,
     is_utf8,
@@ -20,6 +19,7 @@ from gemmacode.index.files import (
     list_files,
 )
 from gemmacode.index.languages import language_for
+from gemmacode.index.skiprules import content_reason
 from tests.conftest import git
 
 MIB = 1024 * 1024

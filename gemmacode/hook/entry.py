@@ -1,0 +1,58 @@
+"""The hook's entry point from git: the stage, stdin for pre-push, stderr, the exit code.
+
+Shared by ``gemmacode hook run`` and ``python -m gemmacode.hook run`` (the shim's short
+path). A user-caused error is one line and exit 2 (the run itself says how to bypass);
+Ctrl-C is 130.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gemmacode.hook.exits import EXIT_USAGE
+
+STAGES = ("pre-commit", "pre-push")
+USAGE = "usage: python -m gemmacode.hook run [pre-commit|pre-push]"
+
+
+def stage_for(given: str | None, env: Mapping[str, str]) -> str:
+    """The stage named, else pre-push when the pre-commit framework names a push range."""
+    if given:
+        return given
+    return "pre-push" if env.get("PRE_COMMIT_TO_REF") else "pre-commit"
+
+
+def run_stage(stage: str) -> int:
+    """Run the hook for ``stage`` in this process's folder and environment, printing to
+    stderr (colour only on a terminal)."""
+    from gemmacode.hook.output import Printer, color_for
+    from gemmacode.hook.run import HookIO, run_hook
+
+    stdin = ""
+    if stage == "pre-push" and sys.stdin is not None and not sys.stdin.isatty():
+        stdin = sys.stdin.read()
+    err = sys.stderr
+
+    def write(text: str) -> None:
+        err.write(text)
+        err.flush()
+
+    out = Printer(write, color=color_for(err.isatty(), os.environ))
+    return run_hook(stage, HookIO(Path.cwd(), os.environ, out, stdin=stdin))
+
+
+def main(argv: Sequence[str]) -> int:
+    """``run [STAGE] [git's hook arguments...]``."""
+    args = list(argv)
+    if not args or args[0] != "run":
+        print(USAGE, file=sys.stderr)
+        return EXIT_USAGE
+    given = args[1] if len(args) > 1 and args[1] in STAGES else None
+    try:
+        return run_stage(stage_for(given, os.environ))
+    except KeyboardInterrupt:
+        print("gemmacode: interrupted", file=sys.stderr)
+        return 130
