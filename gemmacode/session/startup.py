@@ -105,10 +105,12 @@ class Prewarm:
 def start_tokenizer_helper() -> TokenizerHelper | None:
     """Count tokens in a helper process from now on (:mod:`gemmacode.tokens.helper`: the
     tables are built on another core while this process works), unless this process has the
-    tables already or no helper can start. Stop it with :func:`stop_tokenizer_helper`."""
+    tables already, counts through a helper its caller started earlier (the commit hook
+    starts one as soon as it knows a review is coming; that caller stops it), or no helper
+    can start. Stop it with :func:`stop_tokenizer_helper`."""
     from gemmacode.tokens import encoding
 
-    if encoding.loaded():
+    if encoding.loaded() or encoding.counting_through_helper():
         return None
     from gemmacode.tokens.helper import TokenizerHelper
 

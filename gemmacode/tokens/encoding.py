@@ -110,6 +110,11 @@ def use_helper(helper: Any) -> None:
     _helper = helper
 
 
+def counting_through_helper() -> bool:
+    """Whether counts go through a helper process now (see :func:`use_helper`)."""
+    return _helper is not None
+
+
 def _from_helper(text: str, features: bool) -> Any:
     helper = _helper
     if helper is None:

@@ -127,6 +127,29 @@ def test_prewarm_starts_a_helper_only_without_the_tables(monkeypatch: pytest.Mon
         warm.close()
 
 
+def test_prewarm_leaves_alone_a_helper_its_caller_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The commit hook starts the helper as soon as it knows a review is coming, before the
+    core (and its prewarm) is even imported: prewarm then counts through that one, starts no
+    second helper and does not stop the caller's."""
+    from gemmacode.session.startup import start_tokenizer_helper, stop_tokenizer_helper
+
+    settings_ = load_settings(None, {}, {"context.num_ctx": 8192})
+    monkeypatch.setattr(encoding, "_helper", None)
+    monkeypatch.setattr(encoding, "_encoding", None)
+    early = start_tokenizer_helper()
+    assert early is not None and encoding.counting_through_helper()
+    try:
+        warm = prewarm(settings_, client=False)
+        assert warm._helper is None and encoding._helper is early
+        warm.close()
+        assert early.alive and encoding.raw_count("one two") == 2 and not encoding.loaded()
+    finally:
+        stop_tokenizer_helper(early)
+    assert not encoding.counting_through_helper() and not early.alive
+
+
 BOTH_WAYS = """
 import sys
 from gemmacode.tokens import encoding
