@@ -16,7 +16,7 @@ files, so "nothing to review" here means the model would have been shown nothing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gemmacode.config import Settings
@@ -108,6 +108,12 @@ def staged_files(git: HookGit) -> list[ChangedFile]:
     """The change ``git commit`` would record: the index against HEAD (the empty tree before
     the first commit)."""
     return parse_listing(git.run(*LISTING_ARGS, "--cached"))
+
+
+def start_staged_listing(git: HookGit) -> Callable[[], list[ChangedFile]]:
+    """:func:`staged_files`, started now and read when the function returned is called."""
+    pending = git.start(*LISTING_ARGS, "--cached")
+    return lambda: parse_listing(pending())
 
 
 def range_files(git: HookGit, base: str, tip: str) -> list[ChangedFile]:

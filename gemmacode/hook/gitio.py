@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +66,31 @@ class HookGit:
             first = lines[0] if lines else f"exit {out.returncode}"
             raise UsageError(f"git {args[0]} failed: {first}", "check the repository's state")
         return out.stdout
+
+    def start(self, *args: str) -> Callable[[], bytes]:
+        """Start one read-only git command now; the function returned waits for its output
+        (with :meth:`run`'s errors). The hook lists the change while Python loads settings."""
+        cmd, env = self.command(*args)
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        except OSError as exc:
+            raise NotARepositoryError(f"cannot run git ({exc.strerror})", "install git") from exc
+
+        def result() -> bytes:
+            out, err = proc.communicate()
+            if proc.returncode != 0:
+                lines = err.decode("utf-8", "replace").strip().splitlines()
+                first = lines[0] if lines else f"exit {proc.returncode}"
+                raise UsageError(f"git {args[0]} failed: {first}", "check the repository's state")
+            return out
+
+        return result
 
     def text(self, *args: str) -> str:
         return self.run(*args).decode("utf-8", "replace").strip()

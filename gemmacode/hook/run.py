@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING
 
 from gemmacode.config import Settings, load_settings
 from gemmacode.errors import GemmacodeError
-from gemmacode.hook.changes import ChangedFile, Selection, range_files, select, staged_files
+from gemmacode.hook.changes import (
+    ChangedFile,
+    Selection,
+    range_files,
+    select,
+    staged_files,
+    start_staged_listing,
+)
 from gemmacode.hook.exits import EXIT_BLOCKED, EXIT_NOT_REVIEWED, EXIT_OK, EXIT_USAGE
 from gemmacode.hook.gitio import HookGit, hook_context
 from gemmacode.hook.output import Printer, bypass
@@ -84,8 +91,16 @@ class Reviewed:
 class HookRun:
     """One run; see the module docstring."""
 
-    def __init__(self, stage: str, io: HookIO, git: HookGit, settings: Settings) -> None:
+    def __init__(
+        self,
+        stage: str,
+        io: HookIO,
+        git: HookGit,
+        settings: Settings,
+        staged: Callable[[], list[ChangedFile]] | None = None,
+    ) -> None:
         self.stage = stage
+        self.staged = staged or (lambda: staged_files(git))
         self.io = io
         self.out = io.out
         self.git = git
@@ -110,7 +125,7 @@ class HookRun:
                     Change(r.label, files, "diff", f"{r.base}..{r.tip}", r.base, r.tip, notes)
                 )
             return out
-        return [Change("staged changes", staged_files(self.git), "staged")]
+        return [Change("staged changes", self.staged(), "staged")]
 
     def go(self) -> int:
         codes = [self.review_change(change) for change in self.changes()]
@@ -180,9 +195,18 @@ class HookRun:
             return Reviewed(
                 [], [], False, f"no model server at {server.host} ({server.error}); {fix}"
             )
-        from gemmacode.hook.drive import drive_review  # asyncio and the core, from here on
+        helper = None
+        if self.io.opener is None:  # the real core counts tokens: start its helper now
+            from gemmacode.session.startup import start_tokenizer_helper, stop_tokenizer_helper
 
-        outcome = drive_review(self, change, server)
+            helper = start_tokenizer_helper()
+        try:
+            from gemmacode.hook.drive import drive_review  # asyncio and the core from here on
+
+            outcome = drive_review(self, change, server)
+        finally:
+            if helper is not None:
+                stop_tokenizer_helper(helper)
         return Reviewed(outcome.findings, outcome.notes, outcome.complete, outcome.failure)
 
     def texts(self, change: Change, findings: Sequence[Finding]) -> dict[str, str | None]:
@@ -267,10 +291,19 @@ def run_hook(stage: str, io: HookIO) -> int:
         return EXIT_OK
     try:
         git = hook_context(io.cwd, io.env)
-        settings = load_settings(git.root, io.env)
+        # git lists the staged change while Python reads the settings
+        staged = start_staged_listing(git) if stage == "pre-commit" else None
+        try:
+            settings = load_settings(git.root, io.env)
+        except GemmacodeError:
+            if staged is not None:
+                staged()  # reap the listing's process
+            raise
         if settings.hook.mode == "off":
+            if staged is not None:
+                staged()
             return EXIT_OK
-        return HookRun(stage, io, git, settings).go()
+        return HookRun(stage, io, git, settings, staged).go()
     except GemmacodeError as err:
         io.out.say(f"error: {err}")
         what = "push" if stage == "pre-push" else "commit"

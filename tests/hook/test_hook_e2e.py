@@ -340,3 +340,23 @@ def test_one_commit_with_the_real_embedded_model(hooked: Path) -> None:
     assert learnt["samples"] >= 1 and learnt["eval_tps"] > 0 and learnt["prompt_tps"] > 0
     code, again = commit(hooked, "-m", "embedded", env=env)
     assert code == run.returncode and "(cached review)" in again, again
+
+
+def test_a_slow_host_gets_requests_sized_to_the_deadline(
+    hooked: Path, server: FakeOllama, answers: Answers
+) -> None:
+    """Speeds measured earlier on this host (100 prompt tokens/s, 20 answer tokens/s): with
+    a 30 s deadline each request is capped near (0.8 * ~29 s - 5 s) * 100 = ~1,800 prompt
+    tokens, so a change larger than that is reviewed in parts that each finish in time."""
+    cache = Path(os.environ["GEMMACODE_CACHE_DIR"])
+    cache.mkdir(parents=True, exist_ok=True)
+    key = f"ollama {server.host} gemma4:e4b"
+    speed = {"prompt_tps": 100.0, "eval_tps": 20.0, "load_s": 0.0, "answer_tokens": 100.0}
+    (cache / "speeds.json").write_text(json.dumps({key: {**speed, "samples": 5}}))
+    body = "".join(f"    total += compute_{i}(x, y, z)  # step {i}\n" for i in range(120))
+    (hooked / "big.py").write_text("".join(f"def g{k}(x, y, z):\n{body}\n\n" for k in range(6)))
+    git(hooked, "add", "big.py")
+    code, out = commit(hooked, "-m", "big", env=env_for(server, GEMMACODE_HOOK_TIMEOUT_S="30"))
+    assert code == 0, out
+    assert len(server.streams) >= 2  # reviewed in parts
+    assert max(s.prompt_tokens for s in server.streams) <= 2000
