@@ -32,6 +32,7 @@ from gemmacode.session.events import (
     Finished,
     PlanReady,
     RequestStarted,
+    ServerState,
     Status,
     StatusEvent,
     TaskEvent,
@@ -57,6 +58,10 @@ class _Workspace:
 
     @property
     def cache_dir(self) -> Path:
+        return self.root
+
+    @property
+    def map_cache_dir(self) -> Path:
         return self.root
 
 
@@ -155,6 +160,9 @@ class ScriptedCore:
 
     def ask(self, question: str, *, focus: Sequence[str] = (), history: Any = ()) -> _Task:
         raise NotImplementedError
+
+    async def check_server(self) -> ServerState:
+        return ServerState("scripted", "", "scripted", True, True)
 
     async def models(self) -> list[ModelChoice]:
         return []
