@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from gemmacode.index.model import FileRecord, Symbol
 from gemmacode.index.parsed import SymbolTuple
+from gemmacode.index.pathkind import attribute_patterns
 from gemmacode.repomap import cache as mapcache
 from gemmacode.repomap.cache import fingerprint
 from gemmacode.repomap.graph import (
@@ -37,6 +38,7 @@ from gemmacode.repomap.graph import (
 )
 from gemmacode.repomap.graphdoc import graph_from_doc, graph_to_doc
 from gemmacode.repomap.render import RepoMap, fit
+from gemmacode.repomap.weights import file_kinds
 from gemmacode.tokens.counter import TokenCounter
 from gemmacode.tokens.encoding import Counter
 
@@ -214,6 +216,7 @@ def _rank(
     cache_dir: Path | None,
     *,
     use_disk: bool = True,
+    attributes: str = "",
 ) -> Ranked:
     """The ranking for (files, focus, question): from memory, from disk, or ranked over the
     graph (from memory, from disk, the previous one when only bodies changed, or built).
@@ -247,7 +250,7 @@ def _rank(
                 ranked = _load_ranked(disk, f"{ident}\0{persona}", table)
     if ranked is None and graph is not None:
         try:
-            ranked = _ranked_over(graph, table, focus, question)
+            ranked = _ranked_over(graph, table, focus, question, attributes)
         except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError):
             graph = None  # a damaged graph on disk: build it again
     if graph is None:
@@ -255,15 +258,18 @@ def _rank(
         if cache_dir is not None:
             mapcache.store(cache_dir, "graph", fp, _graph_doc(graph, ident, records))
     if ranked is None:
-        ranked = _ranked_over(graph, table, focus, question)
+        ranked = _ranked_over(graph, table, focus, question, attributes)
     if cache_dir is not None:
         _store_ranked(cache_dir, key, graph.paths, ranked)
     _remember(fp, key, ranked, (ident, graph))
     return ranked
 
 
-def _ranked_over(graph: Graph, table: TagTable, focus: Sequence[str], question: str) -> Ranked:
-    files, ks = rank_definitions(graph, focus, question, _scope_reader(graph, table))
+def _ranked_over(
+    graph: Graph, table: TagTable, focus: Sequence[str], question: str, attributes: str
+) -> Ranked:
+    kinds = file_kinds(graph.paths, attribute_patterns(attributes))
+    files, ks = rank_definitions(graph, focus, question, _scope_reader(graph, table), kinds)
     return list(zip(map(graph.paths.__getitem__, files), ks, strict=True))
 
 
@@ -291,6 +297,19 @@ def ranked_definitions(
     """Every definition as ``(path, index in its record's symbols)``, best first."""
     table = tags_from_records(files)
     return _rank(table, files, fp or fingerprint(files), focus, question, cache_dir)
+
+
+def _attributes(index: MapSource, records: Mapping[str, FileRecord]) -> str:
+    """The root ``.gitattributes`` (its ``linguist-vendored`` and ``linguist-generated``
+    paths weigh little in the map); its content hash is part of the fingerprint, so a
+    change to it ranks afresh."""
+    read = getattr(index, "read_text", None)
+    if ".gitattributes" not in records or not callable(read):
+        return ""
+    try:
+        return str(read(".gitattributes"))
+    except (OSError, KeyError, ValueError):
+        return ""
 
 
 def _map_to_doc(m: RepoMap) -> dict[str, Any]:
@@ -340,14 +359,17 @@ def build_map(
             return cached
     records = _light_records(index)
     table, symbols = _sources(index)
-    ranked = _rank(table, records, fp, focus, question, cache_dir)
+    attributes = _attributes(index, records)
+    ranked = _rank(table, records, fp, focus, question, cache_dir, attributes=attributes)
     try:
         result = fit(symbols, ranked, counter, tokens)
     except (IndexError, KeyError, TypeError):  # a damaged ranking or graph on disk: rank again
         with _lock:
             _ranks.clear()
             _graphs.pop(fp, None)
-        ranked = _rank(table, records, fp, focus, question, cache_dir, use_disk=False)
+        ranked = _rank(
+            table, records, fp, focus, question, cache_dir, use_disk=False, attributes=attributes
+        )
         result = fit(symbols, ranked, counter, tokens)
     if map_key is not None and cache_dir is not None:
         mapcache.store(cache_dir, "map", map_key, _map_to_doc(result))

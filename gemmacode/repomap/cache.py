@@ -50,10 +50,11 @@ def _tags_version() -> str:
 def _code_version() -> str:
     """Size and mtime of the modules that rank and render: an upgraded or edited gemmacode
     never serves a map made by the old code."""
-    from gemmacode.repomap import build, graph, graphdoc, pagerank, render
+    from gemmacode.index import pathkind
+    from gemmacode.repomap import build, graph, graphdoc, pagerank, render, weights
 
     parts = []
-    for module in (graphdoc, graph, render, pagerank, build):
+    for module in (graphdoc, graph, render, pagerank, build, weights, pathkind):
         try:
             st = os.stat(str(module.__file__))
             parts.append(f"{st.st_size}:{st.st_mtime_ns}")

@@ -328,14 +328,23 @@ def _personalisation(
     return weights
 
 
-def _teleport(n: int, weights: dict[int, float]) -> list[float]:
+def _teleport(
+    n: int, weights: dict[int, float], files: Sequence[float] | None = None
+) -> list[float]:
     """Where the random walk restarts: mostly the personalised files, but every file a
     little (:data:`UNIFORM_SHARE`), so a focus file that references nothing does not leave
-    the rest of the repository unranked. Uniform without personalisation."""
+    the rest of the repository unranked. Without personalisation, every file in proportion
+    to its weight (``files``: the project's own code more than vendored code)."""
+    if not n:
+        return []
+    base = [1.0 / n] * n
+    if files is not None and sum(files) > 0:
+        total_w = sum(files)
+        base = [w / total_w for w in files]
     total = sum(weights.values())
-    if not total or not n:
-        return [1.0 / n] * n if n else []
-    out = [UNIFORM_SHARE / n] * n
+    if not total:
+        return base
+    out = [UNIFORM_SHARE * b for b in base]
     for i, w in weights.items():
         out[i] += (1.0 - UNIFORM_SHARE) * w / total
     return out
@@ -362,27 +371,47 @@ def _boost(graph: Graph, named: set[str]) -> tuple[Flow, list[tuple[int, int, fl
 
 
 def rank_definitions(
-    graph: Graph, focus: Sequence[str], question: str, scope_of: Callable[[int, int], str]
+    graph: Graph,
+    focus: Sequence[str],
+    question: str,
+    scope_of: Callable[[int, int], str],
+    file_kinds: Sequence[str] | None = None,
 ) -> tuple[list[int], list[int]]:
     """Every definition, best first, as two parallel lists: its file (index in
     ``graph.paths``) and its index in that file's definitions. Ties are broken by path,
     line and scope so the order is the same on every run.
     ``scope_of(file, index)`` is a definition's scope path, asked only for the few a dotted
-    name in the question (``QuerySet.filter``) may be."""
+    name in the question (``QuerySet.filter``) may be. ``file_kinds`` (per file, see
+    :mod:`gemmacode.repomap.weights`) weigh each file's definitions and restarts and put
+    code that is not the project's own last; with focus files, the definitions of the names
+    they use come first (:func:`gemmacode.repomap.weights.focus_order`)."""
+    from gemmacode.repomap.weights import KIND_WEIGHT, focus_order, scaled, tiered
+
+    file_weights = [KIND_WEIGHT[k] for k in file_kinds] if file_kinds is not None else None
+
     idents, words = question_terms(question)
     named = mentioned(graph.definers, idents, words)
     # ``QuerySet.filter`` names one definition by its scope path: it comes before all others.
     dotted = {m.strip(".") for m in _DOTTED.findall(question)}
     flow, extra = _boost(graph, named) if named else (graph.flow, [])
     n = len(graph.paths)
-    rank = solve(flow, _teleport(n, _personalisation(graph, focus, named, words)), extra=extra)
+    teleport = _teleport(n, _personalisation(graph, focus, named, words), file_weights)
+    rank = solve(flow, teleport, extra=extra)
     flows = grouped_sum(rank, Grouped(graph.by_name.source, graph.flow_share, graph.by_name.bounds))
     share = list(map(truediv, flows, map(len, graph.definers.values())))
     floor = [r * 1e-3 / m if m else 0.0 for r, m in zip(rank, graph.file_syms, strict=True)]
     scores = list(
         map(add, map(share.__getitem__, graph.sym_name), map(floor.__getitem__, graph.sym_file))
     )
+    scores = scaled(scores, graph, file_weights)
     order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
+    order = tiered(order, graph, file_kinds)
+    if focus:
+        weights = file_weights if file_weights is not None else [1.0] * n
+        near = focus_order(graph, focus, scores, weights)
+        if near:
+            taken = set(near)
+            order = near + [j for j in order if j not in taken]
     # Definitions the question names come first (unless the name is generic): those it
     # spells out as code (``build_map``, ``QuerySet``) before those it names in words.
     first: list[tuple[int, float, int]] = []

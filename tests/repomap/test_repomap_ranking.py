@@ -146,8 +146,9 @@ def test_focus_and_question_pull_the_ranking() -> None:
     index = star_repo()
     plain = top(index)
     assert plain[:3] == ["Engine", "Engine.run", "helper"]
-    # Only app0.py uses helper: leaning towards it lifts helper over Engine.run.
-    assert top(index, focus=["app0.py"])[:2] == ["Engine", "helper"]
+    # Focused on app0.py: the definitions it uses come first, helper (used by app0.py
+    # alone, so more telling) before Engine (used everywhere), then their neighbours.
+    assert top(index, focus=["app0.py"])[:3] == ["helper", "Engine", "Engine.run"]
     # A focus file that references nothing still leaves the rest ranked as before.
     assert top(index, focus=["lonely.py"])[:3] == plain[:3]
     assert top(index, focus=["no/such/file.py"]) == plain
