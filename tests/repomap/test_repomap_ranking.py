@@ -271,3 +271,38 @@ def test_mentioned_matches_all_names_at_once_as_one_by_one(names: list[str], que
     for extra in (["query_set", "QuerySet", "Query", "set"], []):
         got = mentioned(names + extra, idents, words)
         assert got == mentioned_one_by_one(names + extra, idents, words)
+
+
+def kinds_repo() -> FakeIndex:
+    """Own code, a vendored library and a one-letter type variable, all used alike."""
+    users = ["Engine", "vendored_helper", "T", "Engine", "vendored_helper", "T"]
+    files = {
+        "src/engine.py": record("src/engine.py", [("Engine", "class")], []),
+        "src/types.py": record("src/types.py", [("T", "constant")], []),
+        "vendor/lib/helpers.py": record(
+            "vendor/lib/helpers.py", [("vendored_helper", "function")], []
+        ),
+        "tests/fixtures/data.py": record("tests/fixtures/data.py", [("make_data", "function")], []),
+    }
+    for i in range(4):
+        path = f"src/app{i}.py"
+        files[path] = record(path, [(f"App{i}", "class")], [*users, "make_data"])
+    files["src/lonely.py"] = record("src/lonely.py", [("lonely_thing", "function")], [])
+    return FakeIndex(files)
+
+
+def test_own_code_leads_and_one_letter_names_weigh_little() -> None:
+    order = top(kinds_repo())
+    assert order[0] == "Engine"
+    # Vendored code and fixtures come after every definition of the project's own code,
+    # even one nobody uses; T comes after Engine although used as much.
+    own = [order.index(s) for s in ("Engine", "T", "App0", "lonely_thing")]
+    assert max(own) < order.index("make_data") < order.index("vendored_helper")
+    assert order.index("T") > order.index("Engine")
+
+
+def test_focused_code_gets_what_it_uses_first_even_a_type_variable() -> None:
+    index = kinds_repo()
+    index.files["src/app0.py"] = record("src/app0.py", [("App0", "class")], ["T", "T", "Engine"])
+    order = top(index, focus=["src/app0.py"])
+    assert order[:2] == ["T", "Engine"]  # used most by the focused code, one letter or not
