@@ -4,6 +4,7 @@ the slow way (bench/bench_review_overhead.py measures the time)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 import subprocess
@@ -126,6 +127,55 @@ def test_a_search_with_more_output_than_a_pipe_holds_finishes_unattended(
     hits = related.references_to("normalise")
     assert len(hits) == 20_000
     assert hits[0].file == "many.py" and hits[0].line == 1 and hits[-1].line == 20_000
+
+
+def _hits_by_lines(root: Path, names: list[str]) -> dict[str, list[tuple[str, int]]]:
+    """Every (file, line) naming each name as a whole word, read the slow way."""
+    word = re.compile(r"\b(" + "|".join(names) + r")\b")
+    out: dict[str, list[tuple[str, int]]] = {n: [] for n in names}
+    for path in sorted(p for p in root.rglob("*.py") if ".git" not in p.parts):
+        rel = path.relative_to(root).as_posix()
+        for i, text in enumerate(path.read_text().splitlines(), 1):
+            for name in sorted(set(word.findall(text))):
+                out[name].append((rel, i))
+    return out
+
+
+@pytest.mark.parametrize("pcre", [True, False], ids=["pcre", "git-without-pcre"])
+def test_the_search_finds_each_name_once_per_line_with_or_without_pcre(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pcre: bool
+) -> None:
+    (git_repo / "a.py").write_text(
+        "def normalise(x):\n"
+        "    return normalise(normalise(x))  # twice on one line: one hit\n"
+        "normalise_all = renormalise = 1  # longer names: no hit\n"
+        "clean(normalise)\n"
+    )
+    (git_repo / "pkg").mkdir()
+    (git_repo / "pkg" / "b.py").write_text("from a import normalise\nclean = normalise\n")
+    (git_repo / "notes.txt").write_text("normalise\n")  # not a searched language
+    git(git_repo, "add", "-A")
+    if not pcre:  # a git built without PCRE refuses -P with exit 128
+        real = subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip()
+        fake = tmp_path / "bin"
+        fake.mkdir()
+        (fake / "git").write_text(
+            f'#!/bin/sh\nfor a; do [ "$a" = -P ] && exit 128; done\nexec {real} "$@"\n'
+        )
+        (fake / "git").chmod(0o755)
+        monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    related = GrepRelated(git_repo, memo_tags(extract_tags))
+    related.prime(["normalise", "clean"], {"python"})
+    expected = _hits_by_lines(git_repo, ["normalise", "clean"])
+    for name in ("normalise", "clean"):
+        got = [(r.file, r.line) for r in related.references_to(name)]
+        assert got == expected[name]
+    assert [(r.file, r.line) for r in related.references_to("normalise")][:3] == [
+        ("a.py", 1),
+        ("a.py", 2),
+        ("a.py", 4),
+    ]
+    assert [s.name for s in related.definitions("normalise")] == ["normalise"]
 
 
 def test_closing_an_uncollected_search_stops_it(git_repo: Path) -> None:
