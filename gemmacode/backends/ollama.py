@@ -10,9 +10,10 @@ naming the host and the fix (see :mod:`gemmacode.backends.ollama_errors`).
 Chat, ``/api/show``, ``/api/tags`` and ``/api/ps`` go through
 :class:`~gemmacode.backends.ollama_wire.OllamaWire`, the same requests as the official
 ``ollama`` client makes but without importing it (its pydantic models cost a third of a
-review's start-up budget); model downloads use the official ``ollama.AsyncClient``. httpx and
-``ollama`` are imported when first needed, not at import time, so ``gemmacode --help`` stays
-fast.
+review's start-up budget), over asyncio's own streams for a plain ``http://`` server
+(:mod:`gemmacode.backends.http_lite`: no httpx either), else over httpx; model downloads use
+the official ``ollama.AsyncClient``. httpx and ``ollama`` are imported when first needed, not
+at import time, so ``gemmacode --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -157,10 +158,10 @@ def translate(
     ``ollama`` one) raise a ``ResponseError`` with the HTTP status (-1 for an
     ``{"error": ...}`` line inside a started stream); the official one raises the builtin
     ``ConnectionError`` when a plain call cannot connect, and both let raw ``httpx`` errors
-    through (refused connection, timeouts, drops).
+    through (refused connection, timeouts, drops); the plain-HTTP transport raises their
+    counterparts from :mod:`gemmacode.backends.http_lite`.
     """
-    import httpx
-
+    from gemmacode.backends import http_lite as lite
     from gemmacode.backends.ollama_wire import ResponseError
 
     official = sys.modules.get("ollama")  # never imported just to classify an error
@@ -170,13 +171,20 @@ def translate(
         return _from_response(
             exc, host=host, model=model, what=what, num_ctx=num_ctx, partial=partial
         )
-    if isinstance(exc, httpx.ConnectTimeout):
+    httpx = sys.modules.get("httpx")  # an httpx error means httpx is loaded already
+    if isinstance(exc, lite.WireConnectTimeout) or (
+        httpx is not None and isinstance(exc, httpx.ConnectTimeout)
+    ):
         return ServerUnreachableError(
             f"no answer from an Ollama server at {host} within {timeout_s or 0:g} s", START_FIX
         )
-    if isinstance(exc, (httpx.ConnectError, ConnectionError)):
+    if isinstance(exc, lite.WireConnectError | ConnectionError) or (
+        httpx is not None and isinstance(exc, httpx.ConnectError)
+    ):
         return ServerUnreachableError(f"cannot reach an Ollama server at {host}", START_FIX)
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, lite.WireReadTimeout) or (
+        httpx is not None and isinstance(exc, httpx.TimeoutException)
+    ):
         wait = f"{timeout_s:g} s" if timeout_s else "too long"
         message = f"{host} sent nothing for {wait} during {what}" + (
             f" of '{model}'" if model else ""
@@ -185,7 +193,9 @@ def translate(
         if partial:
             return StreamTimeoutError(message, fix + "; the text so far is kept", partial=partial)
         return RequestTimeoutError(message, fix)
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, lite.WireError) or (
+        httpx is not None and isinstance(exc, httpx.TransportError)
+    ):
         detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
         if partial:
             return StreamInterruptedError(
@@ -319,7 +329,8 @@ class OllamaBackend:
         self._official: ollama.AsyncClient | None = None
 
     def _client_options(self) -> dict[str, Any]:
-        """httpx settings for either client.
+        """httpx settings for either httpx client (the wire's, when it cannot be plain HTTP,
+        and the official one for pulls).
 
         For a plain ``http://`` server (the usual local Ollama) no TLS is involved, so the
         client gets no verifying TLS context: building one loads the CA bundle, ~30 ms of
@@ -338,11 +349,21 @@ class OllamaBackend:
         return options
 
     def _get_client(self) -> OllamaWire:
-        """The client for chat, show, tags and ps, made on first use."""
+        """The client for chat, show, tags and ps, made on first use: on asyncio's own
+        streams for a plain ``http://`` server without a proxy (no httpx to import), else on
+        httpx with :meth:`_client_options`."""
         if self._client is None:
+            from gemmacode.backends.http_lite import usable
             from gemmacode.backends.ollama_wire import OllamaWire
 
-            self._client = OllamaWire(self.host, **self._client_options())
+            if usable(self.host, os.environ):
+                self._client = OllamaWire.lite(
+                    self.host,
+                    timeout_s=self.timeout_s,
+                    connect_timeout_s=None if self.timeout_s is None else min(self.timeout_s, 30.0),
+                )
+            else:
+                self._client = OllamaWire(self.host, **self._client_options())
         return self._client
 
     def _get_official(self) -> ollama.AsyncClient:

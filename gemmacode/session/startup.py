@@ -6,7 +6,8 @@ Three tricks, each measured by ``bench/bench_review_overhead.py``:
 - **the tokenizer in a helper process** (:mod:`gemmacode.tokens.helper`): tiktoken's tables
   take ~0.1 s to build while holding Python's interpreter lock, so they are built on another
   core while this process reads the diff; counting goes through the helper until it stops;
-- **background loads**: the HTTP client library (httpx with anyio) is imported in a thread,
+- **background loads**: the HTTP client (httpx with anyio, unless a plain-HTTP Ollama server
+  needs only asyncio's streams, :mod:`gemmacode.backends.http_lite`) is imported in a thread,
   and the GPU monitor (NVML's set-up runs in C, without that lock) is made in another, while
   the command waits on git;
 - **a paused garbage collector**: start-up allocates a few hundred thousand long-lived
@@ -168,6 +169,27 @@ def _end_gc_pause() -> None:
 # --- the entry point ------------------------------------------------------------------------
 
 
+def _needs_httpx(settings: Settings) -> bool:
+    """Whether the backend's requests go through httpx: the OpenAI-compatible one always,
+    Ollama unless its server is plain HTTP without a proxy (then asyncio's own streams carry
+    them, see :mod:`gemmacode.backends.http_lite`)."""
+    kind = settings.backend.kind
+    if kind == "openai":
+        return True
+    if kind != "ollama":
+        return False
+    import os
+
+    from gemmacode.backends.http_lite import usable
+    from gemmacode.backends.ollama import display_host
+
+    try:
+        host = display_host(settings.backend.host or os.environ.get("OLLAMA_HOST"))
+    except Exception:  # a bad host is reported by the request itself
+        return False
+    return not usable(host, os.environ)
+
+
 def prewarm(settings: Settings, *, client: bool = True, pause_gc: bool = False) -> Prewarm:
     """Start the tokenizer helper process and load the backend's client library in a
     background thread; with ``pause_gc`` also pause the garbage collector until
@@ -209,9 +231,11 @@ def prewarm(settings: Settings, *, client: bool = True, pause_gc: bool = False) 
             pinned = bool(settings.context.num_ctx)
             if pinned:
                 tokenizer()
-            if client and settings.backend.kind in ("ollama", "openai"):
-                import_httpx()  # both speak HTTP through httpx (see backends.ollama_wire)
+            if client and _needs_httpx(settings):
+                import_httpx()
                 prime_async_io()
+            elif client and settings.backend.kind == "ollama":
+                import gemmacode.backends.ollama_wire  # noqa: F401  # the plain-HTTP client
             if not pinned:
                 tokenizer()
         except Exception:  # the real import later reports any problem

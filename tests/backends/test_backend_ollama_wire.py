@@ -7,8 +7,10 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +96,103 @@ def test_requests_are_the_official_clients(monkeypatch: pytest.MonkeyPatch) -> N
     assert ours[0].headers["user-agent"].startswith("gemmacode/")
 
 
+# Both transports: httpx, and asyncio's own streams for plain-HTTP servers (http_lite).
+WIRES: dict[str, Callable[[str], OllamaWire]] = {
+    "httpx": lambda host: OllamaWire(host),
+    "plain-http": lambda host: OllamaWire.lite(host, timeout_s=30, connect_timeout_s=10),
+}
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Records each raw request (method, path, headers, body) and answers like _handler."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.seen.append((self.command, self.path, headers, body))
+        if self.path == "/api/chat":
+            payload = json.dumps(FINAL).encode() + b"\n"
+        elif self.path == "/api/show":
+            payload = json.dumps({"model_info": {}, "details": {}}).encode()
+        else:
+            payload = json.dumps({"models": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+def _sent_raw() -> tuple[list[Any], list[Any]]:
+    """The raw requests of the plain-HTTP wire, then the official client's, to one server."""
+    _Recorder.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host = f"http://127.0.0.1:{server.server_address[1]}"
+
+    async def go() -> None:
+        wire = OllamaWire.lite(host, timeout_s=10)
+        for req in REQUESTS:
+            [part async for part in wire.chat(chat_payload(req))]
+        await wire.show(MODEL)
+        await wire.tags()
+        await wire.ps()
+        await wire.aclose()
+        client = ollama.AsyncClient(host=host)
+        for req in REQUESTS:
+            [part async for part in await client.chat(**chat_payload(req), stream=True)]
+        await client.show(MODEL)
+        await client.list()
+        await client.ps()
+        await client._client.aclose()
+
+    try:
+        asyncio.run(go())
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    half = len(_Recorder.seen) // 2
+    return _Recorder.seen[:half], _Recorder.seen[half:]
+
+
+def test_plain_http_requests_are_the_official_clients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OLLAMA_API_KEY", "secret-key")
+    ours, theirs = _sent_raw()
+    assert len(ours) == len(theirs) == len(REQUESTS) + 3
+    for (method, path, mine, body), (o_method, o_path, official, o_body) in zip(
+        ours, theirs, strict=True
+    ):
+        assert (method, path) == (o_method, o_path)
+        # the same JSON (the official client writes keep_alive -1 as -1.0, like OllamaWire)
+        assert (json.loads(body) if body else None) == (json.loads(o_body) if o_body else None)
+        for name in ("host", "content-type", "accept", "authorization"):
+            assert mine.get(name) == official.get(name), name
+        assert ("content-length" in mine) == ("content-length" in official)
+    assert ours[0][2]["authorization"] == "Bearer secret-key"
+    assert ours[0][2]["user-agent"].startswith("gemmacode/")
+    assert "accept-encoding" not in ours[0][2]  # nothing compressed comes back
+
+
 def _both(
-    host: str, call: Callable[[Any], Awaitable[Any]], official_call: Callable[[Any], Awaitable[Any]]
+    host: str,
+    call: Callable[[Any], Awaitable[Any]],
+    official_call: Callable[[Any], Awaitable[Any]],
+    transport: str = "httpx",
 ) -> tuple[Any, Any]:
     async def go() -> tuple[Any, Any]:
-        wire, client = OllamaWire(host), ollama.AsyncClient(host=host)
+        wire, client = WIRES[transport](host), ollama.AsyncClient(host=host)
         try:
             return await call(wire), await official_call(client)
         finally:
@@ -108,7 +202,8 @@ def _both(
     return asyncio.run(go())
 
 
-def test_answers_read_like_the_official_clients(ollama_server: FakeOllama) -> None:
+@pytest.mark.parametrize("transport", list(WIRES))
+def test_answers_read_like_the_official_clients(ollama_server: FakeOllama, transport: str) -> None:
     req = ChatRequest(MODEL, (Message("user", "hi"),), ChatOptions(num_ctx=4096, num_predict=8))
 
     async def chat_wire(w: OllamaWire) -> list[dict[str, Any]]:
@@ -117,7 +212,7 @@ def test_answers_read_like_the_official_clients(ollama_server: FakeOllama) -> No
     async def chat_official(c: ollama.AsyncClient) -> list[Any]:
         return [p async for p in await c.chat(**chat_payload(req), stream=True)]
 
-    ours, theirs = _both(ollama_server.host, chat_wire, chat_official)
+    ours, theirs = _both(ollama_server.host, chat_wire, chat_official, transport)
     assert [p["message"]["content"] for p in ours] == [p.message.content for p in theirs]
     # (the second chat reuses the first one's cached prompt, so only its prompt count differs)
     keys = ("done", "done_reason", "eval_count")
@@ -126,18 +221,20 @@ def test_answers_read_like_the_official_clients(ollama_server: FakeOllama) -> No
     assert isinstance(ours[-1]["prompt_eval_count"], int)
 
     show, official_show = _both(
-        ollama_server.host, lambda w: w.show(MODEL), lambda c: c.show(MODEL)
+        ollama_server.host, lambda w: w.show(MODEL), lambda c: c.show(MODEL), transport
     )
     assert show["model_info"] == official_show.modelinfo
     assert show["details"]["quantization_level"] == official_show.details.quantization_level
     assert show["details"]["family"] == official_show.details.family
 
-    tags, official_tags = _both(ollama_server.host, lambda w: w.tags(), lambda c: c.list())
+    tags, official_tags = _both(
+        ollama_server.host, lambda w: w.tags(), lambda c: c.list(), transport
+    )
     assert [(m["model"], m["size"]) for m in tags["models"]] == [
         (m.model, m.size) for m in official_tags.models
     ]
 
-    ps, official_ps = _both(ollama_server.host, lambda w: w.ps(), lambda c: c.ps())
+    ps, official_ps = _both(ollama_server.host, lambda w: w.ps(), lambda c: c.ps(), transport)
     assert ps["models"], "the chat above loaded the model"
     assert [(m["model"], m["size_vram"], m["context_length"]) for m in ps["models"]] == [
         (m.model, m.size_vram, m.context_length) for m in official_ps.models
@@ -154,8 +251,11 @@ async def _loaded(host: str) -> list[Any]:
         await backend.aclose()
 
 
+@pytest.mark.parametrize("transport", list(WIRES))
 @pytest.mark.parametrize("case", ["status", "missing-model", "error-line"])
-def test_errors_have_the_official_shape(ollama_server: FakeOllama, case: str) -> None:
+def test_errors_have_the_official_shape(
+    ollama_server: FakeOllama, case: str, transport: str
+) -> None:
     model = "gemma4:31b" if case == "missing-model" else MODEL
     req = ChatRequest(model, (Message("user", "hi"),), ChatOptions(num_ctx=4096, num_predict=8))
 
@@ -179,7 +279,8 @@ def test_errors_have_the_official_shape(ollama_server: FakeOllama, case: str) ->
             ollama_server.error_after_chunks = 2
 
     async def go() -> tuple[Any, Any]:
-        wire, client = OllamaWire(ollama_server.host), ollama.AsyncClient(ollama_server.host)
+        wire = WIRES[transport](ollama_server.host)
+        client = ollama.AsyncClient(ollama_server.host)
         try:
             arm()
             ours = await failure(drain_wire(wire))
