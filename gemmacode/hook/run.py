@@ -35,7 +35,13 @@ from gemmacode.hook.changes import (
     staged_files,
     start_staged_listing,
 )
-from gemmacode.hook.exits import EXIT_BLOCKED, EXIT_NOT_REVIEWED, EXIT_OK, EXIT_USAGE
+from gemmacode.hook.exits import (
+    EXIT_BLOCKED,
+    EXIT_NOT_REVIEWED,
+    EXIT_OK,
+    EXIT_USAGE,
+    skip_requested,
+)
 from gemmacode.hook.gitio import HookGit, hook_context
 from gemmacode.hook.output import Printer, bypass
 
@@ -45,13 +51,9 @@ if TYPE_CHECKING:
     from gemmacode.hook.probe import Probe
     from gemmacode.hook.review import OpenSession
     from gemmacode.review.findings.model import Finding
+    from gemmacode.tokens.helper import TokenizerHelper
 
-SKIP_VALUES = ("1", "true", "yes", "on")
 FINISH_RESERVE_S = 0.5  # kept back from the deadline for the verdict, cache and output
-
-
-def skip_requested(env: Mapping[str, str]) -> bool:
-    return env.get("GEMMACODE_SKIP", "").strip().lower() in SKIP_VALUES
 
 
 @dataclass
@@ -63,6 +65,7 @@ class HookIO:
     out: Printer
     stdin: str = ""
     opener: OpenSession | None = None  # None: the real core
+    helper: TokenizerHelper | None = None  # started by the caller; the real core counts with it
     clock: Callable[[], float] = time.monotonic
 
 
@@ -196,10 +199,10 @@ class HookRun:
                 [], [], False, f"no model server at {server.host} ({server.error}); {fix}"
             )
         helper = None
-        if self.io.opener is None:  # the real core counts tokens: start its helper now
+        if self.io.opener is None:  # the real core counts tokens: through the helper
             from gemmacode.session.startup import start_tokenizer_helper, stop_tokenizer_helper
 
-            helper = start_tokenizer_helper()
+            helper = start_tokenizer_helper(self.io.helper)
         try:
             from gemmacode.hook.drive import drive_review  # asyncio and the core from here on
 

@@ -103,19 +103,21 @@ class Prewarm:
             _end_gc_pause()
 
 
-def start_tokenizer_helper() -> TokenizerHelper | None:
+def start_tokenizer_helper(started: TokenizerHelper | None = None) -> TokenizerHelper | None:
     """Count tokens in a helper process from now on (:mod:`gemmacode.tokens.helper`: the
     tables are built on another core while this process works), unless this process has the
-    tables already, counts through a helper its caller started earlier (the commit hook
-    starts one as soon as it knows a review is coming; that caller stops it), or no helper
-    can start. Stop it with :func:`stop_tokenizer_helper`."""
+    tables already, counts through a helper already (the commit hook's review registers its
+    helper before the core's start-up prewarm runs; whoever registered it stops it), or no
+    helper can start. ``started``: a helper the caller started itself (the commit hook starts
+    one before it even loads its own modules), counted with instead of a new one. Stop it
+    with :func:`stop_tokenizer_helper`."""
     from gemmacode.tokens import encoding
 
     if encoding.loaded() or encoding.counting_through_helper():
         return None
     from gemmacode.tokens.helper import TokenizerHelper
 
-    helper = TokenizerHelper.start()
+    helper = started if started is not None and started.alive else TokenizerHelper.start()
     if helper is not None:
         encoding.use_helper(helper)
     return helper

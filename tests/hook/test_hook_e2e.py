@@ -360,3 +360,58 @@ def test_a_slow_host_gets_requests_sized_to_the_deadline(
     assert code == 0, out
     assert len(server.streams) >= 2  # reviewed in parts
     assert max(s.prompt_tokens for s in server.streams) <= 2000
+
+
+HELPERS = """
+import sys
+from gemmacode.tokens.helper import TokenizerHelper
+
+started, counted_by = [], set()
+real_start, real_count = TokenizerHelper.start.__func__, TokenizerHelper.count
+
+
+def start(cls):
+    helper = real_start(cls)
+    started.append(helper)
+    return helper
+
+
+def count(self, text):
+    counted_by.add(id(self))
+    return real_count(self, text)
+
+
+TokenizerHelper.start = classmethod(start)
+TokenizerHelper.count = count
+from gemmacode.hook.entry import main
+
+code = main(["run", "pre-commit"])
+first = {id(started[0])} if started else set()
+alive = any(h.alive for h in started)
+print("RESULT", code, len(started), counted_by <= first, bool(counted_by), alive)
+"""
+
+
+@pytest.mark.parametrize("case", ["review", "nothing-reviewable"])
+def test_the_tokenizer_helper_starts_first_counts_the_review_and_is_stopped(
+    hooked: Path, server: FakeOllama, case: str
+) -> None:
+    if case == "review":
+        edit(hooked, "return x + 3", "return x + 33")
+        git(hooked, "add", "app.py")
+    else:
+        (hooked / "NOTES.md").write_text("notes\n")
+        git(hooked, "add", "NOTES.md")
+    out = subprocess.run(
+        [sys.executable, "-c", HELPERS],
+        cwd=hooked,
+        env={**env_for(server), "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        capture_output=True,
+        text=True,
+    )
+    result = next(line for line in out.stdout.splitlines() if line.startswith("RESULT"))
+    # one helper, started before anything else, counted every token of the review (none when
+    # nothing is reviewed), and is gone when the hook returns
+    reviewed = case == "review"
+    assert result == f"RESULT 0 1 True {reviewed} False", out.stderr
+    assert bool(server.bodies("/api/chat")) == reviewed
