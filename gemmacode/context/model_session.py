@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
@@ -81,6 +82,44 @@ def _common_prefix(a: str, b: str) -> int:
         else:
             hi = mid - 1
     return lo
+
+
+class _PromptCounts:
+    """The tiktoken size of a request's messages and of the prefix it shares with the
+    previous prompt, counted on a thread from the moment the request is made: they are
+    needed only when the answer is complete (:meth:`result`), and a large prompt takes tens
+    of milliseconds to count, which would otherwise come after the model's last token. With
+    token-class weights, the counter's own estimate of each message is made too (its cache
+    keeps it for the calibration)."""
+
+    def __init__(self, request: ChatRequest, prompt: str, prev: str, counter: Any) -> None:
+        self._request, self._prompt, self._prev, self._counter = request, prompt, prev, counter
+        self._value: tuple[int, int] | None = None
+        self._thread = threading.Thread(target=self._run, name="gemmacode-counts", daemon=True)
+        self._thread.start()
+
+    def _count(self) -> tuple[int, int]:
+        messages = self._request.messages
+        raw = sum(raw_count(m.content) for m in messages)
+        shared = 0
+        if self._prev:
+            common = _common_prefix(self._prompt, self._prev)
+            shared = raw_count(self._prompt[:common].replace("\x00", "").replace("\x01", ""))
+        if getattr(self._counter, "weights", None) is not None:
+            for m in messages:
+                self._counter.count(m.content)
+        return raw, shared
+
+    def _run(self) -> None:
+        try:
+            self._value = self._count()
+        except Exception:  # counted again, in the caller's thread, by result()
+            self._value = None
+
+    def result(self) -> tuple[int, int]:
+        """(raw, shared): waits for the thread (it is usually done by then)."""
+        self._thread.join()
+        return self._value if self._value is not None else self._count()
 
 
 class ModelSession:
@@ -290,18 +329,13 @@ class ModelSession:
             if self.observer is not None:
                 self.observer.leaving(request, budget)
             events = self.backend.chat(request)
+            # What calibration needs is counted while the model answers, not after.
+            counts = _PromptCounts(request, prompt, prev, self.counter)
             try:
                 async for event in events:
                     if isinstance(event, Final):
                         await self._describe_pinned()
-                        # counted only now: the request does not wait for these counts
-                        raw = sum(raw_count(m.content) for m in request.messages)
-                        shared = 0
-                        if prev:
-                            common = _common_prefix(prompt, prev)
-                            shared = raw_count(
-                                prompt[:common].replace("\x00", "").replace("\x01", "")
-                            )
+                        raw, shared = counts.result()
                         event = self._finish(event, request, raw, shared)
                         fresh: list[LoadedModel] | None = None
                         if self.policy is not None:

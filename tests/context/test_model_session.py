@@ -277,3 +277,45 @@ def test_describe_reports_state_for_json_output() -> None:
     assert state["pinned"] is False and state["kv_from_model"] is True
     assert [(c["from"], c["to"]) for c in state["changes"]] == [(0, 131072), (131072, 49152)]
     assert "GPU" in state["memory"] and "free" in state["memory"]
+
+
+def test_the_prompt_is_counted_while_the_model_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gemmacode.context.model_session as model_session
+
+    counted: list[str] = []
+
+    def recording(text: str) -> int:
+        counted.append(text)
+        return raw_count(text)
+
+    monkeypatch.setattr(model_session, "raw_count", recording)
+    seen_before_final: list[int] = []
+    expected = [2]  # counts each request makes: its two messages (and then the shared prefix)
+
+    class SlowBackend(FakeBackend):
+        async def chat(self, request: ChatRequest) -> AsyncIterator[Event]:  # type: ignore[override]
+            async for event in super().chat(request):
+                if isinstance(event, Final):
+                    for _ in range(200):  # the model is still "generating"
+                        if len(counted) >= expected[0]:
+                            break
+                        await asyncio.sleep(0.01)
+                    seen_before_final.append(len(counted))
+                yield event
+
+    backend = SlowBackend(answers=["ok", "ok"])
+    store = CalibrationStore(tmp_path / "c.json", prior=1.0)
+    session = ModelSession(backend, pinned(16384), calibration=store)
+    first = asyncio.run(collect(session, parts("question 1?")))
+    # every message was counted before the last token arrived, and calibration used them
+    assert seen_before_final == [2]
+    assert counted == [m.content for m in backend.requests[0].messages]
+    assert isinstance(first[-1], Final) and session.last_calibration is not None
+    counted.clear()
+    expected[0] = 3
+    asyncio.run(collect(session, parts("question 2?")))
+    # the follow-up also counts the prefix it shares with the first prompt, as before
+    assert len(counted) == 3 and seen_before_final[-1] == 3
+    assert "You are a careful code reviewer." in counted[-1] and counted[-1].endswith("question ")
