@@ -49,7 +49,7 @@ def prime_async_io() -> None:
     """Load what the async client only loads on its first request: anyio's asyncio backend,
     its socket, lock and TLS stream modules (anyio imports them lazily), and the IDNA codec
     httpx uses for the host name. That is ~20 ms (on this project's 2-core VM) which
-    :func:`gemmacode.commands.common.prewarm` spends in its thread while the review waits on
+    :func:`gemmacode.session.startup.prewarm` spends in its thread while the review waits on
     git, instead of between the packed prompt and the request leaving.
 
     Only public anyio names are touched; a tiny ``anyio.run`` on a private event loop in the

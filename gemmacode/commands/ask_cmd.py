@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 
 from gemmacode.commands.common import add_model_flags, settings_for
+from gemmacode.config import Settings
 from gemmacode.errors import UsageError
-from gemmacode.session.startup import start_tokenizer_helper, stop_tokenizer_helper
+from gemmacode.session.startup import Prewarm, prewarm
 
 HELP = "ask a question about the code"
 
@@ -35,11 +36,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    helper = start_tokenizer_helper()  # the tables are built while the index opens
+    if not args.question.strip():
+        raise UsageError(
+            "the question is empty", 'ask something, e.g. gemmacode ask "what does X do?"'
+        )
+    root, settings = settings_for(args)
+    # As review does: the tokenizer's tables are built in a helper process while the index
+    # opens, the HTTP client and the GPU monitor load in threads, the collector waits until
+    # the question is packed.
+    pinned_plan = args.explain_context and settings.context.num_ctx
+    warm = prewarm(settings, client=not pinned_plan, pause_gc=True)
     try:
-        return asyncio.run(_run(args))
+        return asyncio.run(_run(args, root, settings, warm))
     finally:
-        stop_tokenizer_helper(helper)
+        warm.close()
 
 
 def focus_paths(raw_paths: list[str], root: Path) -> list[str]:
@@ -59,20 +69,17 @@ def focus_paths(raw_paths: list[str], root: Path) -> list[str]:
     return focus
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, root: Path, settings: Settings, warm: Prewarm) -> int:
     # imported once the helper process is building the tokenizer's tables (see run)
     from gemmacode.commands.render import progress, render_task, write
     from gemmacode.commands.review_cmd import explain_text
     from gemmacode.session.core import open_session
 
-    if not args.question.strip():
-        raise UsageError(
-            "the question is empty", 'ask something, e.g. gemmacode ask "what does X do?"'
-        )
-    root, settings = settings_for(args)
     focus = focus_paths(args.focus, root)
     from_git = (root / ".git").exists()
-    async with open_session(settings, root=root, git_root=from_git, progress_bar=True) as core:
+    async with open_session(
+        settings, root=root, warm=warm, git_root=from_git, progress_bar=True
+    ) as core:
         if args.explain_context:
             found = await core.explain_ask(args.question, focus=focus, note=progress)
             assert found.doc is not None

@@ -21,7 +21,7 @@ from pathlib import Path
 from gemmacode.commands.common import add_root_flag, settings_for
 from gemmacode.config import Settings
 from gemmacode.errors import UsageError
-from gemmacode.session.startup import start_tokenizer_helper, stop_tokenizer_helper
+from gemmacode.session.startup import prewarm
 from gemmacode.session.workspace import map_cache_dir
 
 HELP = "print a ranked outline of the repository"
@@ -73,55 +73,53 @@ def run(args: argparse.Namespace) -> int:
     if tokens < MIN_TOKENS:
         raise UsageError(f"--tokens {tokens} is too small", f"use at least {MIN_TOKENS}")
     # Fitting the map needs the tokenizer unless the finished map is cached: its tables are
-    # built in a helper process while the index is opened and the graph ranked.
-    helper = start_tokenizer_helper()
+    # built in a helper process while the index is opened and the graph ranked. The decoded
+    # index lives to the end and holds no cycles, so the collector stays paused throughout
+    # (nothing calls gc_ready); close() gives it back for in-process callers such as tests.
+    warm = prewarm(settings, client=False, pause_gc=True)
     try:
         return _run(args, root, settings, tokens)
     finally:
-        stop_tokenizer_helper(helper)
+        warm.close()
 
 
 def _run(args: argparse.Namespace, root: Path, settings: Settings, tokens: int) -> int:
     from gemmacode.index.indexer import open_index
-    from gemmacode.index.workers import gc_paused
     from gemmacode.repomap.build import build_map
     from gemmacode.tokens.calibration import default_store
 
-    # The decoded index lives to the end and holds no cycles: the cyclic collector would only
-    # walk it again and again (restored afterwards for in-process callers such as tests).
-    with gc_paused():
-        index = open_index(root, settings.index, progress=sys.stderr.isatty())
-        focus = _focus_paths(index.root, args.focus, set(index.paths()))
-        store = default_store(settings)
-        repo_map = build_map(
-            index,
-            store.counter_for(settings.backend.model),
-            tokens,
-            focus=focus,
-            question=args.question,
-            cache_dir=map_cache_dir(index.root, settings),
-        )
-        if args.json:
-            doc = {
-                "root": str(index.root),
-                "budget": tokens,
-                "tokens": repo_map.tokens,
-                "files": repo_map.files,
-                "symbols": [
-                    {
-                        "file": s.file,
-                        "name": s.name,
-                        "kind": s.kind,
-                        "scope": s.scope,
-                        "line": s.start_line,
-                        "end_line": s.end_line,
-                        "signature": s.signature,
-                    }
-                    for s in repo_map.symbols
-                ],
-                "text": repo_map.text,
-            }
-            print(json.dumps(doc, ensure_ascii=False, indent=2))
-        else:
-            sys.stdout.write(repo_map.text)
-        return 0
+    index = open_index(root, settings.index, progress=sys.stderr.isatty())
+    focus = _focus_paths(index.root, args.focus, set(index.paths()))
+    store = default_store(settings)
+    repo_map = build_map(
+        index,
+        store.counter_for(settings.backend.model),
+        tokens,
+        focus=focus,
+        question=args.question,
+        cache_dir=map_cache_dir(index.root, settings),
+    )
+    if args.json:
+        doc = {
+            "root": str(index.root),
+            "budget": tokens,
+            "tokens": repo_map.tokens,
+            "files": repo_map.files,
+            "symbols": [
+                {
+                    "file": s.file,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "scope": s.scope,
+                    "line": s.start_line,
+                    "end_line": s.end_line,
+                    "signature": s.signature,
+                }
+                for s in repo_map.symbols
+            ],
+            "text": repo_map.text,
+        }
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(repo_map.text)
+    return 0

@@ -34,11 +34,11 @@ def run_stage(stage: str) -> int:
     and a review counts tokens as soon as it has read the change, so the earlier it starts
     the less the review waits for it. When nothing gets reviewed (nothing reviewable, a
     cached review, no server) it is stopped unused; that costs this process ~2 ms."""
-    helper = None
+    early = None
     if not skip_requested(os.environ):
-        from gemmacode.tokens.helper import TokenizerHelper
+        from gemmacode.session.startup import prewarm
 
-        helper = TokenizerHelper.start()
+        early = prewarm(None)  # the helper alone, before even the settings are read
     try:
         from gemmacode.hook.output import Printer, color_for
         from gemmacode.hook.run import HookIO, run_hook
@@ -53,11 +53,11 @@ def run_stage(stage: str) -> int:
             err.flush()
 
         out = Printer(write, color=color_for(err.isatty(), os.environ))
-        io = HookIO(Path.cwd(), os.environ, out, stdin=stdin, helper=helper)
+        io = HookIO(Path.cwd(), os.environ, out, stdin=stdin)
         return run_hook(stage, io)
     finally:
-        if helper is not None:
-            helper.close()
+        if early is not None:
+            early.close()
 
 
 def main(argv: Sequence[str]) -> int:

@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from gemmacode.hook.probe import Probe
     from gemmacode.hook.review import OpenSession
     from gemmacode.review.findings.model import Finding
-    from gemmacode.tokens.helper import TokenizerHelper
 
 FINISH_RESERVE_S = 0.5  # kept back from the deadline for the verdict, cache and output
 
@@ -65,7 +64,6 @@ class HookIO:
     out: Printer
     stdin: str = ""
     opener: OpenSession | None = None  # None: the real core
-    helper: TokenizerHelper | None = None  # started by the caller; the real core counts with it
     clock: Callable[[], float] = time.monotonic
 
 
@@ -198,18 +196,11 @@ class HookRun:
             return Reviewed(
                 [], [], False, f"no model server at {server.host} ({server.error}); {fix}"
             )
-        helper = None
-        if self.io.opener is None:  # the real core counts tokens: through the helper
-            from gemmacode.session.startup import start_tokenizer_helper, stop_tokenizer_helper
+        # The real core counts through the tokenizer helper the entry point started first
+        # thing (hook/entry.py), or else through the one its own prewarm starts.
+        from gemmacode.hook.drive import drive_review  # asyncio and the core from here on
 
-            helper = start_tokenizer_helper(self.io.helper)
-        try:
-            from gemmacode.hook.drive import drive_review  # asyncio and the core from here on
-
-            outcome = drive_review(self, change, server)
-        finally:
-            if helper is not None:
-                stop_tokenizer_helper(helper)
+        outcome = drive_review(self, change, server)
         return Reviewed(outcome.findings, outcome.notes, outcome.complete, outcome.failure)
 
     def texts(self, change: Change, findings: Sequence[Finding]) -> dict[str, str | None]:

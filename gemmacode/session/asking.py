@@ -20,6 +20,7 @@ from gemmacode.review.plan import explain_requests
 from gemmacode.review.question import answer, question_parts
 from gemmacode.session.events import Finished, PlanReady, RequestStarted
 from gemmacode.session.reviewing import Explanation
+from gemmacode.session.startup import gc_ready
 from gemmacode.session.task import TaskLog
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ async def ask_job(
     index = _index(core, lambda text: log.note(text, "info"))
     session = await core.model_session()
     parts, chunks = _parts(core, session, question, index, focus, history)
+    gc_ready()  # packed: the collector back on for what the answer allocates
     files = len({c.file for c in chunks})
     log.emit(PlanReady(f"question ({len(chunks)} chunks from {files} files)", 1, session.num_ctx))
     log.emit(RequestStarted(1, 1, "answer"))

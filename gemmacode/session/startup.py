@@ -16,30 +16,34 @@ Three tricks, each measured by ``bench/bench_review_overhead.py``:
   request path calls :func:`gc_ready` once the first request is packed (everything alive
   then is frozen out of the collector's reach), and :meth:`Prewarm.close` restores it.
 
-The entry point is :func:`prewarm`; its :class:`Prewarm` is handed to
-:func:`gemmacode.session.core.open_session`, which takes the GPU monitor from it. A
-long-lived front end (the terminal UI) needs none of this: it opens the session without one.
+The entry point is :func:`prewarm`, and it is the only one: every command that wants a
+fast start (``review``, ``ask``, ``map``) calls it first thing and :meth:`Prewarm.close` at
+the end; its :class:`Prewarm` is handed to :func:`gemmacode.session.core.open_session`,
+which takes the GPU monitor from it. The helper process is spawned here and nowhere else
+(:mod:`gemmacode.tokens.helper` only speaks its protocol). A long-lived front end (the
+terminal UI) and a long-running command (``eval``) need none of this: they open the session
+without one.
+
+Not start-up tuning, so not here: the indexer pauses the collector around its bulk
+allocation (:func:`gemmacode.index.workers.gc_paused`, in worker processes and the UI's
+background refresh as much as in a command), and the GPU monitor samples on its own thread
+in a live session. ``tests/session/test_startup.py`` holds the rest of the package to this.
 """
 
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import threading
 from typing import TYPE_CHECKING
 
-from gemmacode.config import Settings
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # nothing heavier than the standard library before the helper starts
+    from gemmacode.config import Settings
     from gemmacode.gpu.monitor import GpuMonitor
     from gemmacode.tokens.helper import TokenizerHelper
 
-__all__ = [
-    "Prewarm",
-    "gc_ready",
-    "prewarm",
-    "start_tokenizer_helper",
-    "stop_tokenizer_helper",
-]
+__all__ = ["Prewarm", "gc_ready", "prewarm"]
 
 
 class Prewarm:
@@ -88,7 +92,7 @@ class Prewarm:
         """Close a monitor made in the background that nobody took, stop the tokenizer
         helper (counting goes back in-process), wait for the loading thread and give the
         garbage collector back as it was."""
-        stop_tokenizer_helper(self._helper)
+        _stop_helper(self._helper)
         self._helper = None
         if self._thread is not None and not self._taken:
             self._thread.join()
@@ -103,28 +107,46 @@ class Prewarm:
             _end_gc_pause()
 
 
-def start_tokenizer_helper(started: TokenizerHelper | None = None) -> TokenizerHelper | None:
-    """Count tokens in a helper process from now on (:mod:`gemmacode.tokens.helper`: the
-    tables are built on another core while this process works), unless this process has the
-    tables already, counts through a helper already (the commit hook's review registers its
-    helper before the core's start-up prewarm runs; whoever registered it stops it), or no
-    helper can start. ``started``: a helper the caller started itself (the commit hook starts
-    one before it even loads its own modules), counted with instead of a new one. Stop it
-    with :func:`stop_tokenizer_helper`."""
+# --- the tokenizer helper process ----------------------------------------------------------
+
+
+def _spawn_helper() -> TokenizerHelper | None:
+    """Start ``python -m gemmacode.tokens.helper`` with pipes; None when no process can be
+    started here (an embedded interpreter has no program to start, or the OS refuses)."""
+    from gemmacode.tokens.helper import TokenizerHelper
+
+    if not sys.executable:
+        return None
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gemmacode.tokens.helper"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+    return TokenizerHelper(proc)
+
+
+def _start_helper() -> TokenizerHelper | None:
+    """Count tokens through a new helper process from now on, unless this process has the
+    tables already, counts through a helper an earlier :func:`prewarm` started (the commit
+    hook starts one as soon as it knows a review is coming, before the core is imported;
+    that one's :meth:`Prewarm.close` stops it), or no helper can start. Stopped by
+    :func:`_stop_helper`."""
     from gemmacode.tokens import encoding
 
     if encoding.loaded() or encoding.counting_through_helper():
         return None
-    from gemmacode.tokens.helper import TokenizerHelper
-
-    helper = started if started is not None and started.alive else TokenizerHelper.start()
+    helper = _spawn_helper()
     if helper is not None:
         encoding.use_helper(helper)
     return helper
 
 
-def stop_tokenizer_helper(helper: TokenizerHelper | None) -> None:
-    """Stop a helper from :func:`start_tokenizer_helper`; counting goes back in-process."""
+def _stop_helper(helper: TokenizerHelper | None) -> None:
+    """Stop a helper from :func:`_start_helper`; counting goes back in-process."""
     if helper is None:
         return
     from gemmacode.tokens import encoding
@@ -192,10 +214,14 @@ def _needs_httpx(settings: Settings) -> bool:
     return not usable(host, os.environ)
 
 
-def prewarm(settings: Settings, *, client: bool = True, pause_gc: bool = False) -> Prewarm:
+def prewarm(settings: Settings | None, *, client: bool = True, pause_gc: bool = False) -> Prewarm:
     """Start the tokenizer helper process and load the backend's client library in a
     background thread; with ``pause_gc`` also pause the garbage collector until
     :func:`gc_ready`. Call :meth:`Prewarm.close` when the command is done.
+
+    ``settings=None``: the helper alone, first thing, before even the settings are read (the
+    commit hook, whose review counts as soon as it has read the change); a later prewarm
+    with settings then counts through that helper and leaves stopping it to this one.
 
     A review spends its first few hundred milliseconds on git and tree-sitter work that needs
     neither; the two loads (httpx with anyio, tiktoken's BPE tables) take another ~0.2 s.
@@ -214,7 +240,10 @@ def prewarm(settings: Settings, *, client: bool = True, pause_gc: bool = False) 
     warm = Prewarm()
     if pause_gc:
         warm._gc_paused = _begin_gc_pause()
-    warm._helper = start_tokenizer_helper()
+    warm._helper = _start_helper()
+    if settings is None:
+        return warm
+    s = settings
 
     def tokenizer() -> None:
         if warm._helper is not None:
@@ -230,21 +259,21 @@ def prewarm(settings: Settings, *, client: bool = True, pause_gc: bool = False) 
             # With a pinned size the client is first needed for the request itself, after
             # the packing that needs the tokenizer: load that first. Unpinned, the model's
             # description (the client) comes before any packing.
-            pinned = bool(settings.context.num_ctx)
+            pinned = bool(s.context.num_ctx)
             if pinned:
                 tokenizer()
-            if client and _needs_httpx(settings):
+            if client and _needs_httpx(s):
                 import_httpx()
                 prime_async_io()
-            elif client and settings.backend.kind == "ollama":
+            elif client and s.backend.kind == "ollama":
                 import gemmacode.backends.ollama_wire  # noqa: F401  # the plain-HTTP client
             if not pinned:
                 tokenizer()
         except Exception:  # the real import later reports any problem
             return
 
-    if client and not settings.context.num_ctx:
-        warm._start_monitor(settings)
+    if client and not s.context.num_ctx:
+        warm._start_monitor(s)
     warm._loader = threading.Thread(target=load, name="gemmacode-prewarm")
     warm._loader.start()
     return warm

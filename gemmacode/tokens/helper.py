@@ -2,10 +2,12 @@
 
 Building tiktoken's ``cl100k_base`` tables takes ~0.1 s of compiled code that holds Python's
 interpreter lock from start to end, so a thread cannot load it beside the rest of a review's
-start-up: everything else waits. ``review`` (and so the pre-commit hook) therefore starts
+start-up: everything else waits. A short command (``review``, ``ask``, ``map``) therefore
+has :func:`gemmacode.session.startup.prewarm` (the one place for start-up tricks) start
 ``python -m gemmacode.tokens.helper`` first thing; it loads the tables on another core while
 the command reads the diff and talks to the server, then counts over a pipe (~50 us a text).
-The counts are the same function's (:func:`gemmacode.tokens.encoding.raw_count` and
+This module only speaks the protocol, on both ends. The counts are the same function's
+(:func:`gemmacode.tokens.encoding.raw_count` and
 :func:`~gemmacode.tokens.encoding.sparse_features` run in the helper), so nothing else changes.
 
 If the helper cannot start, dies or answers nonsense, :class:`TokenizerHelper` says so by
@@ -23,10 +25,12 @@ of pairs and then each (position, count).
 from __future__ import annotations
 
 import struct
-import subprocess
 import sys
 import threading
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
 
 _U32 = struct.Struct("<I")
 _HEAD = struct.Struct("<cI")
@@ -35,29 +39,14 @@ HELLO = b"gemmacode-tokens-1\n"
 
 
 class TokenizerHelper:
-    """A running helper process; :meth:`count` and :meth:`features` return None once it is
-    unusable (after which they never try it again)."""
+    """The client end of a running helper process (``proc``, with pipes for standard input
+    and output); :meth:`count` and :meth:`features` return None once it is unusable (after
+    which they never try it again)."""
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self._proc: subprocess.Popen[bytes] | None = proc
         self._lock = threading.Lock()
         self._greeted = False
-
-    @classmethod
-    def start(cls) -> TokenizerHelper | None:
-        """Start a helper; None when no process can be started here."""
-        if not sys.executable:  # an embedded interpreter has no program to start
-            return None
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "gemmacode.tokens.helper"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-        except OSError:
-            return None
-        return cls(proc)
 
     @property
     def alive(self) -> bool:

@@ -367,13 +367,12 @@ import sys
 from gemmacode.tokens.helper import TokenizerHelper
 
 started, counted_by = [], set()
-real_start, real_count = TokenizerHelper.start.__func__, TokenizerHelper.count
+real_init, real_count = TokenizerHelper.__init__, TokenizerHelper.count
 
 
-def start(cls):
-    helper = real_start(cls)
-    started.append(helper)
-    return helper
+def init(self, proc):  # the client end of each helper process started (session/startup.py)
+    real_init(self, proc)
+    started.append(self)
 
 
 def count(self, text):
@@ -381,7 +380,7 @@ def count(self, text):
     return real_count(self, text)
 
 
-TokenizerHelper.start = classmethod(start)
+TokenizerHelper.__init__ = init
 TokenizerHelper.count = count
 from gemmacode.hook.entry import main
 

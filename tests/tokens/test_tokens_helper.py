@@ -36,8 +36,7 @@ SAMPLES = [
 
 @pytest.fixture(scope="module")
 def helper() -> Iterator[TokenizerHelper]:
-    started = TokenizerHelper.start()
-    assert started is not None
+    started = TokenizerHelper(_spawn())
     yield started
     started.close()
 
@@ -57,8 +56,7 @@ def test_any_text_counts_the_same(helper: TokenizerHelper, text: str) -> None:
 def test_counting_goes_through_the_helper_and_falls_back_when_it_dies(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    helper = TokenizerHelper.start()
-    assert helper is not None
+    helper = TokenizerHelper(_spawn())
     asked: list[str] = []
     real_count = helper.count
 
@@ -114,6 +112,7 @@ def test_prewarm_starts_a_helper_only_without_the_tables(monkeypatch: pytest.Mon
     helper = warm._helper
     try:
         assert helper is not None and encoding._helper is helper
+        assert helper._proc is not None and helper._proc.args == _spawn_args()
         assert helper.count("one two") == 2
     finally:
         warm.close()
@@ -127,27 +126,28 @@ def test_prewarm_starts_a_helper_only_without_the_tables(monkeypatch: pytest.Mon
         warm.close()
 
 
-def test_prewarm_leaves_alone_a_helper_its_caller_started(
+def test_prewarm_leaves_alone_a_helper_an_earlier_prewarm_started(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The commit hook starts the helper as soon as it knows a review is coming, before the
-    core (and its prewarm) is even imported: prewarm then counts through that one, starts no
-    second helper and does not stop the caller's."""
-    from gemmacode.session.startup import start_tokenizer_helper, stop_tokenizer_helper
-
+    """The commit hook starts the helper first thing (``prewarm(None)``: the helper alone,
+    before the settings are even read), long before the core and its own prewarm: the second
+    prewarm then counts through that one, starts no second helper and does not stop the
+    first one's."""
     settings_ = load_settings(None, {}, {"context.num_ctx": 8192})
     monkeypatch.setattr(encoding, "_helper", None)
     monkeypatch.setattr(encoding, "_encoding", None)
-    early = start_tokenizer_helper()
-    assert early is not None and encoding.counting_through_helper()
+    early = prewarm(None)
+    assert early._loader is None and early._thread is None  # nothing but the helper
+    helper = early._helper
+    assert helper is not None and encoding.counting_through_helper()
     try:
         warm = prewarm(settings_, client=False)
-        assert warm._helper is None and encoding._helper is early
+        assert warm._helper is None and encoding._helper is helper
         warm.close()
-        assert early.alive and encoding.raw_count("one two") == 2 and not encoding.loaded()
+        assert helper.alive and encoding.raw_count("one two") == 2 and not encoding.loaded()
     finally:
-        stop_tokenizer_helper(early)
-    assert not encoding.counting_through_helper() and not early.alive
+        early.close()
+    assert not encoding.counting_through_helper() and not helper.alive
 
 
 BOTH_WAYS = """
@@ -203,10 +203,15 @@ def test_a_review_plans_the_same_through_the_helper(git_repo: Path, tmp_path: Pa
     assert docs["helper"]["requests"], "something was planned"
 
 
+def _spawn_args() -> list[str]:
+    return [sys.executable, "-m", "gemmacode.tokens.helper"]
+
+
 def _spawn(**kw: Any) -> subprocess.Popen[bytes]:
-    """``python -m gemmacode.tokens.helper`` with pipes, as TokenizerHelper.start runs it."""
+    """``python -m gemmacode.tokens.helper`` with pipes, as prewarm starts it (checked by
+    test_prewarm_starts_a_helper_only_without_the_tables)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "gemmacode.tokens.helper"],
+        _spawn_args(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -260,8 +265,8 @@ def test_prints_after_start_go_to_standard_error_not_to_the_protocol(tmp_path: P
 
 @pytest.mark.parametrize("used", [False, True])
 def test_closing_kills_the_helper_rather_than_waiting_for_it(used: bool) -> None:
-    helper = TokenizerHelper.start()
-    assert helper is not None and helper._proc is not None
+    helper = TokenizerHelper(_spawn())
+    assert helper._proc is not None
     proc = helper._proc
     if used:
         assert helper.count("a few words") == encoding.raw_count("a few words")
