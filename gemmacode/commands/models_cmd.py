@@ -1,9 +1,11 @@
 """``gemmacode models``: installed Ollama models and whether each fits the GPU, ``models pull
 NAME`` with a progress bar, and ``models recommend`` for the GPU actually present.
 
-Fit is judged from a memory reading (local NVML; a remote server's GPU is invisible here) as
-weights plus the KV cache for a useful context plus the configured margin, against the free
-memory now (plus what the model itself already holds when loaded).
+The list comes from the core session (:meth:`gemmacode.session.core.CoreSession.model_listing`),
+the same code path as the terminal UI's /model picker: fit is judged from a memory reading
+(local NVML; a remote server's GPU is invisible here) as weights plus the KV cache for a
+useful context plus the configured margin, against the free memory now (plus what the model
+itself already holds when loaded).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import dataclasses
 import json
 import sys
+from pathlib import Path
 from typing import IO, Any
 
 from gemmacode.backends.base import LoadedModel
@@ -20,8 +23,8 @@ from gemmacode.commands.common import add_model_flags, add_root_flag, settings_f
 from gemmacode.config import Settings
 from gemmacode.errors import UsageError
 from gemmacode.gpu.reading import MemoryReading
-from gemmacode.session.models import describe_all, read_memory
-from gemmacode.session.models import fit as fit_gpu
+from gemmacode.session.api import ModelChoice
+from gemmacode.session.models import read_memory
 
 HELP = "list installed Ollama models, pull one, or get a recommendation for this GPU"
 GB = 1_000_000_000
@@ -60,16 +63,17 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.action != "pull" and args.name:
         raise UsageError(f"`models {args.action}` takes no model name", "drop the extra argument")
-    _, settings = settings_for(args)
+    root, settings = settings_for(args)
+    settings.backend.kind = "ollama"  # whatever the configured backend: these are Ollama's
+    if args.action == "list":
+        return asyncio.run(_list(root, settings, args.json))
     backend = OllamaBackend(settings.backend.host or None, timeout_s=settings.backend.timeout_s)
 
     async def go() -> int:
         try:
             if args.action == "pull":
                 return await _pull(backend, args.name, sys.stdout, sys.stderr)
-            if args.action == "recommend":
-                return await _recommend(backend, settings, args)
-            return await _list(backend, settings, args.json)
+            return await _recommend(backend, settings, args)
         finally:
             await backend.aclose()
 
@@ -79,32 +83,30 @@ def run(args: argparse.Namespace) -> int:
 # --- list --------------------------------------------------------------------------------
 
 
-async def _list(backend: Any, settings: Settings, as_json: bool) -> int:
-    models = await backend.list_models()
-    loaded = {m.name: m for m in await backend.ps()}
-    infos = await describe_all(backend, models)
-    reading = read_memory(settings, backend.host)
-    rows = []
-    for info in infos:
-        lm = loaded.get(info.name)
-        rows.append((info, lm, fit_gpu(info, lm, reading, settings)))
+async def _list(root: Path, settings: Settings, as_json: bool) -> int:
+    from gemmacode.session.core import open_session
+
+    async with open_session(settings, root=root) as core:
+        listing = await core.model_listing()
+    host, reading, choices = listing.host, listing.memory, listing.choices
     if as_json:
-        print(json.dumps(_list_json(backend.host, reading, rows), indent=2))
+        print(json.dumps(_list_json(host, reading, choices), indent=2))
         return 0
-    print(f"Ollama at {backend.host}; {reading.summary()}")
-    if not rows:
+    print(f"Ollama at {host}; {reading.summary()}")
+    if not choices:
         print("no models installed; try: gemmacode models recommend")
         return 0
     table = [("NAME", "SIZE", "PARAMS", "QUANT", "LOADED", "FITS THE GPU")]
-    for info, lm, fit in rows:
+    for c in choices:
+        info = c.info
         table.append(
             (
                 info.name,
                 f"{info.size_bytes / GB:.1f} GB",
                 info.parameter_size or "-",
                 info.quantization or "-",
-                _loaded_text(lm),
-                fit["text"],
+                _loaded_text(c.loaded),
+                c.note,
             )
         )
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
@@ -121,7 +123,7 @@ def _loaded_text(lm: LoadedModel | None) -> str:
     return f"{lm.context_length // 1024}K ctx, {where}"
 
 
-def _list_json(host: str, reading: MemoryReading, rows: list[Any]) -> dict[str, Any]:
+def _list_json(host: str, reading: MemoryReading, choices: list[ModelChoice]) -> dict[str, Any]:
     return {
         "host": host,
         "memory": {
@@ -132,25 +134,25 @@ def _list_json(host: str, reading: MemoryReading, rows: list[Any]) -> dict[str, 
         },
         "models": [
             {
-                "name": info.name,
-                "size_bytes": info.size_bytes,
-                "family": info.family,
-                "parameter_size": info.parameter_size,
-                "quantization": info.quantization,
-                "context_length": info.context_length,
+                "name": c.info.name,
+                "size_bytes": c.info.size_bytes,
+                "family": c.info.family,
+                "parameter_size": c.info.parameter_size,
+                "quantization": c.info.quantization,
+                "context_length": c.info.context_length,
                 "loaded": None
-                if lm is None
+                if c.loaded is None
                 else {
-                    "size_bytes": lm.size_bytes,
-                    "vram_bytes": lm.vram_bytes,
-                    "context_length": lm.context_length,
-                    "spilled": lm.spilled,
-                    "expires_at": lm.expires_at,
+                    "size_bytes": c.loaded.size_bytes,
+                    "vram_bytes": c.loaded.vram_bytes,
+                    "context_length": c.loaded.context_length,
+                    "spilled": c.loaded.spilled,
+                    "expires_at": c.loaded.expires_at,
                 },
-                "fits": fit["fits"],
-                "max_ctx": fit["max_ctx"],
+                "fits": c.fits_now,
+                "max_ctx": c.max_ctx_now,
             }
-            for info, lm, fit in rows
+            for c in choices
         ],
     }
 

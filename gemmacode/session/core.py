@@ -48,6 +48,7 @@ from gemmacode.tokens.calibration import CalibrationStore, default_store
 
 if TYPE_CHECKING:
     from gemmacode.review.engine import Session as EngineSession
+    from gemmacode.session.models import ModelListing
     from gemmacode.session.reviewing import Explanation
 
 MIN_PINNED_CTX = 512
@@ -206,16 +207,20 @@ class CoreSession:
 
     # --- the server -------------------------------------------------------------------------
 
-    def _server_state(self, err: BackendError | None) -> ServerState:
+    def _host(self) -> str:
+        """The server as users know it: a URL (Ollama's filled in as its client does)."""
         b = self.settings.backend
         if b.kind == "openai":
-            host = b.openai_base_url
-        elif b.kind == "embedded":
-            host = "in-process"
-        else:
-            from gemmacode.backends.ollama import display_host
+            return b.openai_base_url
+        if b.kind == "embedded":
+            return "in-process"
+        from gemmacode.backends.ollama import display_host
 
-            host = display_host(b.host or os.environ.get("OLLAMA_HOST"))
+        return display_host(b.host or os.environ.get("OLLAMA_HOST"))
+
+    def _server_state(self, err: BackendError | None) -> ServerState:
+        b = self.settings.backend
+        host = self._host()
         if err is None:
             return ServerState(b.kind, host, b.model, True, True)
         if isinstance(err, ServerUnreachableError):
@@ -352,9 +357,15 @@ class CoreSession:
                 self.board.emit(ContextPending(model.policy.current, num_ctx, "pinned by you"))
 
     async def models(self) -> list[ModelChoice]:
-        from gemmacode.session.models import model_choices
+        return (await self.model_listing()).choices
 
-        return await model_choices(self.backend, self.settings, self._monitor_needed())
+    async def model_listing(self) -> ModelListing:
+        """:meth:`models` with the server's address and the memory reading every fit was
+        judged against (``gemmacode models`` prints both)."""
+        from gemmacode.session.models import model_listing
+
+        monitor = self._monitor_needed()
+        return await model_listing(self.backend, self.settings, monitor, self._host())
 
     # --- closing --------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""The server's models, and whether each fits the GPU now: for ``gemmacode models`` and a
-front end's model picker.
+"""The server's models, and whether each fits the GPU now: one code path for
+``gemmacode models`` and a front end's model picker (both through
+:meth:`gemmacode.session.core.CoreSession.model_listing`).
 
 Fit is judged from a memory reading (local NVML; a remote server's GPU is invisible here) as
 weights plus the KV cache for a useful context plus the configured margin, against the free
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from gemmacode.backends.base import Backend, LoadedModel, ModelInfo
@@ -85,21 +87,28 @@ async def describe_all(backend: Backend, models: list[ModelInfo]) -> list[ModelI
     return list(await asyncio.gather(*(one(m) for m in models)))
 
 
-async def model_choices(
-    backend: Backend, settings: Settings, monitor: GpuMonitor | None
-) -> list[ModelChoice]:
+@dataclass(frozen=True)
+class ModelListing:
+    """The server's models as :func:`model_listing` judged them: the server's address, the
+    memory reading every fit was judged against, and each model."""
+
+    host: str
+    memory: MemoryReading
+    choices: list[ModelChoice]
+
+
+async def model_listing(
+    backend: Backend, settings: Settings, monitor: GpuMonitor | None, host: str
+) -> ModelListing:
     """The server's models with what they hold now and whether they fit the GPU now
-    (the monitor's reading when there is one, else one taken here)."""
+    (the monitor's reading when there is one, else one taken here for ``host``)."""
     models = await backend.list_models()
     loaded = {m.name: m for m in await backend.loaded()}
     infos = await describe_all(backend, models)
-    if monitor is not None:
-        reading = monitor.latest()
-    else:
-        reading = read_memory(settings, settings.backend.host)
+    reading = monitor.latest() if monitor is not None else read_memory(settings, host)
     out = []
     for info in infos:
         lm = loaded.get(info.name)
         f = fit(info, lm, reading, settings)
         out.append(ModelChoice(info, lm, f["fits"], f["max_ctx"], f["text"]))
-    return out
+    return ModelListing(host, reading, out)

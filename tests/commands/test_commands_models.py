@@ -17,6 +17,7 @@ from gemmacode.cli import main
 from gemmacode.commands import models_cmd
 from gemmacode.commands.modelfile_cmd import BUILTIN_SYSTEM
 from gemmacode.config import load_settings
+from gemmacode.gpu import monitor as gpu_monitor
 from gemmacode.gpu.reading import GpuReading, MemoryReading
 from tests.fakes.ollama_server import FakeOllama
 
@@ -31,9 +32,24 @@ def gpu(total_gib: float, free_gib: float) -> MemoryReading:
 
 @pytest.fixture
 def reading(monkeypatch: pytest.MonkeyPatch) -> list[MemoryReading]:
-    """Set ``reading[0]`` to choose what the commands see as GPU memory."""
+    """Set ``reading[0]`` to choose what the commands see as GPU memory: a stand-in for
+    NVML, where every reading is taken (the core session's monitor and ``recommend``)."""
     box = [gpu(12, 10)]
-    monkeypatch.setattr(models_cmd, "read_memory", lambda settings, host: box[0])
+
+    class ScriptedNvml:
+        name = "nvml"
+        available = True
+
+        def __init__(self, device: int = 0) -> None:
+            pass
+
+        def read(self) -> MemoryReading:
+            return box[0]
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(gpu_monitor, "NvmlSource", ScriptedNvml)
     return box
 
 
@@ -63,6 +79,37 @@ def test_models_json_says_what_fits(
     assert main(["models", "--host", ollama_server.host, "--json"]) == 0
     [model] = json.loads(capsys.readouterr().out)["models"]
     assert model["fits"] is False and model["max_ctx"] == 0
+
+
+def test_the_cli_and_the_model_picker_judge_fit_alike(
+    ollama_server: FakeOllama,
+    reading: list[MemoryReading],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """``gemmacode models`` and the terminal UI's /model picker (``core.models()``) are one
+    code path: the same server and GPU give the same verdicts."""
+    import asyncio
+
+    from gemmacode.session.core import open_session
+
+    assert main(["models", "pull", "gemma4:e2b", "--host", ollama_server.host]) == 0
+    reading[0] = gpu(6, 5)
+    capsys.readouterr()
+    assert main(["models", "--host", ollama_server.host, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+
+    async def picker() -> list[tuple[str, bool | None, int | None, str]]:
+        settings = load_settings(None, {}, {"backend.host": ollama_server.host})
+        async with open_session(settings, root=tmp_path) as core:
+            return [(c.info.name, c.fits_now, c.max_ctx_now, c.note) for c in await core.models()]
+
+    choices = asyncio.run(picker())
+    cli = [(m["name"], m["fits"], m["max_ctx"]) for m in doc["models"]]
+    assert cli == [c[:3] for c in choices]
+    assert ("gemma4:e4b", True, 16384) in cli  # as test_models_json_says_what_fits
+    e2b = next(c for c in choices if c[0] == "gemma4:e2b")
+    assert e2b[2] is not None and e2b[2] > 16384 and e2b[3].startswith("yes, up to")
 
 
 def test_models_table_shows_loaded_and_fit(
