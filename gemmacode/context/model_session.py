@@ -150,6 +150,9 @@ class ModelSession:
         self.notes: list[str] = []
         self.observer: RequestObserver | None = None
         self.prompt_cap: int | None = None  # prompt tokens per request, below num_ctx's room
+        # The size the server holds this model at, as its last /api/ps answer or the last
+        # request says (0: not loaded; None: unknown, e.g. a pinned size never asked about)
+        self.held: int | None = None
         self._inflight = 0
         self._prev_prompt = ""
         self._prev_ctx = 0
@@ -197,7 +200,10 @@ class ModelSession:
         here stands in for the request's own when it leaves within a second."""
         await self.prepare()
         assert self.policy is not None
-        loaded = [] if self.policy.pinned else await self._loaded()
+        # A pinned size needs no /api/ps, except once to learn whether the first request
+        # loads the model (a status bar says so); only long-lived sessions come here.
+        ask = not self.policy.pinned or self.held is None
+        loaded = await self._loaded() if ask else []
         size = await self._choose(loaded)
         self._primed = (self.clock(), loaded)
         return size
@@ -253,9 +259,14 @@ class ModelSession:
 
     async def _loaded(self) -> list[LoadedModel]:
         try:
-            return list(await self.backend.loaded())
+            loaded = list(await self.backend.loaded())
         except BackendError:
             return []
+        if self.settings.backend.kind != "openai":  # that API cannot tell what it holds
+            names = (self.model_name, f"{self.model_name}:latest")
+            mine = [m for m in loaded if m.name in names]
+            self.held = (mine[0].context_length or None) if mine else 0
+        return loaded
 
     async def _choose(self, loaded: list[LoadedModel] | None = None) -> int:
         """Choose the next size; the server's loaded models come from ``/api/ps``, or once
@@ -337,6 +348,7 @@ class ModelSession:
                         await self._describe_pinned()
                         raw, shared = counts.result()
                         event = self._finish(event, request, raw, shared)
+                        self.held = budget.num_ctx  # the server has just run it at this size
                         fresh: list[LoadedModel] | None = None
                         if self.policy is not None:
                             fresh = None if self.policy.pinned else await self._loaded()

@@ -7,8 +7,9 @@
 - every GPU monitor reading becomes a :class:`GpuSample` (kept with a short history of used
   memory), and the policy's :meth:`~gemmacode.context.policy.ContextPolicy.preview` of that
   reading a :class:`ContextPending` when it would change the size at the next request;
-- a request leaving at a size other than the last one's is a :class:`Reloading`, and a new
-  size a :class:`ContextSize`;
+- a request leaving at a size other than the last one's is a :class:`Reloading` (the first
+  request too, when the server's ``/api/ps`` said it does not hold the model at that size),
+  and a new size a :class:`ContextSize`;
 - its Final is a :class:`RequestStats`, plus a :class:`ContextApplied` with the measured
   reload time when it was the first request at a new size, a :class:`PromptCut` when the
   server cut the prompt, a :class:`ModelSpilled` when ``/api/ps`` says layers sit in RAM.
@@ -177,10 +178,16 @@ class StatusBoard:
 
     def leaving(self, request: ChatRequest, budget: Budget) -> None:
         num_ctx = request.options.num_ctx
-        pinned = bool(self._session is not None and self._session.settings.context.num_ctx)
+        session = self._session
+        pinned = bool(session is not None and session.settings.context.num_ctx)
         if self.status.context != ContextSize(num_ctx, pinned):
             self.emit(ContextSize(num_ctx, pinned))
-        if self._last_ctx and num_ctx != self._last_ctx:
+        if self._last_ctx:
+            loads = num_ctx != self._last_ctx
+        else:  # the first request loads the model unless the server holds it at this size
+            held = session.held if session is not None else None
+            loads = held is not None and held != num_ctx
+        if loads:
             self.emit(Reloading(request.model, num_ctx))
         self._last_ctx = num_ctx
 

@@ -133,7 +133,8 @@ def test_two_reviews_and_a_question_through_one_session(git_repo: Path, tmp_path
     assert story == [
         ("server", True, True),
         ("size", 65536),
-        ("applied", 0, 65536, 2.5),  # the first load
+        ("reloading", 65536),  # the server holds nothing yet (/api/ps): the first load
+        ("applied", 0, 65536, 2.5),  # what it cost
         ("request", 65536, 2.5),  # review 1: prose pass
         ("request", 65536, 0.0),  # review 1: findings pass
         ("pending", 65536, 16384),  # seen by the monitor at t=60, before any request
