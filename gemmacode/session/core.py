@@ -230,7 +230,13 @@ class CoreSession:
 
     async def check_server(self) -> ServerState:
         """Ask the server whether it answers and has the model (a front end re-runs this
-        in the background while none is up); the answer is also a status event."""
+        in the background while none is up); the answer is also a status event.
+
+        When it has the model, the model session is prepared too (described, ``/api/ps``
+        asked, the first size chosen: no chat request, so nothing is loaded), so a status
+        bar shows the size the next request will use as soon as the server answers, not
+        after the first request. Commands do not call this: their first request prepares
+        the session exactly as before."""
         try:
             models = await self.backend.list_models()
         except BackendError as err:
@@ -250,6 +256,13 @@ class CoreSession:
                     f"run: gemmacode models pull {name}",
                 )
         self.board.emit(state)
+        if state.model_present and not self._turn.locked():  # a running task prepares it
+            async with self._turn:
+                if self._model is None or self._model.policy is None:
+                    try:
+                        await self.model_session()
+                    except BackendError:  # reported as a ServerState by model_session
+                        return self.status.server or state
         return state
 
     # --- tasks --------------------------------------------------------------------------------

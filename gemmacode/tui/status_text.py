@@ -97,7 +97,7 @@ def context_text(
     """``ctx 8192`` (``pinned`` when the user fixed it) and the pending change with its reason:
     ``next request 4096: free VRAM fell to 1.9 GiB``."""
     if context is None:
-        return Text("ctx auto", style="dim")  # chosen at the first request
+        return Text("ctx auto", style="dim")  # until the server answers (check_server)
     text = Text(f"ctx {context.num_ctx}")
     if context.pinned:
         text.append(" pinned", style="magenta")

@@ -93,7 +93,9 @@ def test_check_server_says_what_is_wrong_and_how_to_fix_it(repo: Path) -> None:
         async with open_session(s, root=repo) as core:
             core.subscribe(seen.append)
             state = await core.check_server()
-            assert seen == [state] and core.status.server == state
+            assert seen[0] == state and core.status.server == state
+            if not state.model_present:
+                assert seen == [state] and core.status.context is None
             return state
 
     down = asyncio.run(check("http://127.0.0.1:9"))
@@ -104,6 +106,55 @@ def test_check_server_says_what_is_wrong_and_how_to_fix_it(repo: Path) -> None:
         missing = asyncio.run(check(server.host, "gemma4:31b"))
         assert missing.reachable and missing.model_present is False
         assert "gemma4:31b" in missing.fix
+        assert server.bodies("/api/chat") == []
+
+
+def _check_then_review(server: FakeOllama, repo: Path, tmp: Path, **extra: Any) -> Any:
+    """check_server on a card with 6 GiB free, then one review: the status after the
+    check, the events it published, and what the review then sent."""
+    s = load_settings(repo, {}, {"backend.host": server.host, **extra})
+    clock = FakeClock()
+    monitor = GpuMonitor(ScriptedSource([(0, 6 * GIB)], clock, total=8 * GIB), clock=clock)
+    seen: list[StatusEvent] = []
+
+    async def main() -> Any:
+        async with open_session(
+            s,
+            root=repo,
+            monitor=monitor,
+            clock=clock,
+            live=True,
+            calibration=CalibrationStore(tmp / "calibration.json"),
+        ) as core:
+            core.subscribe(seen.append)
+            await core.check_server()
+            after_check = core.status
+            chats = len(server.bodies("/api/chat"))
+            events = list(seen)
+            assert finished(await run(core.review(ReviewSpec("path", "app.py")))).complete
+            return after_check, chats, events
+
+    return asyncio.run(main())
+
+
+def test_check_server_shows_the_size_the_next_request_will_use(repo: Path, tmp_path: Path) -> None:
+    """A status bar learns the context size as soon as the server answers: the model is
+    described and the policy chooses, without a chat request (nothing is loaded)."""
+    with FakeOllama() as server:
+        status, chats, events = _check_then_review(server, repo, tmp_path)
+        sent = [b["options"]["num_ctx"] for b in server.bodies("/api/chat")]
+        shows = len(server.bodies("/api/show"))
+    assert chats == 0  # the check loaded nothing
+    assert status.context is not None and not status.context.pinned
+    assert sent and set(sent) == {status.context.num_ctx}  # the size the bar showed
+    assert status.context.num_ctx > 8192  # the policy's choice for 6 GiB, not a default
+    assert [e for e in events if isinstance(e, ContextSize)] == [status.context]
+    assert shows == 1  # described once, at the check; the review reused it
+
+    with FakeOllama() as server:
+        status, chats, _ = _check_then_review(server, repo, tmp_path, **{"context.num_ctx": 4096})
+        sent = [b["options"]["num_ctx"] for b in server.bodies("/api/chat")]
+    assert chats == 0 and status.context == ContextSize(4096, True) and set(sent) == {4096}
 
 
 # --- models, set_model, set_num_ctx -----------------------------------------------------

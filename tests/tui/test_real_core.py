@@ -114,6 +114,20 @@ async def send(pilot, line: str) -> None:  # type: ignore[no-untyped-def]
     await pilot.press("enter")
 
 
+async def test_the_bar_shows_the_context_size_before_the_first_request(
+    build: Callable[..., GemmacodeApp], code_repo: Path, tmp_path: Path
+) -> None:
+    """As soon as the server answers, the bar says the size the next request will use
+    (the policy's choice on this card), not "ctx auto"; nothing has been loaded for it."""
+    rig = Rig(tmp_path)
+    app = build(opener=rig.opener(code_repo), settings=rig.settings)
+    async with app.run_test(notifications=True, size=(160, 40)) as pilot:
+        await wait_for(pilot, lambda: "gemma4:e2b" in bar(app))  # check_server answered
+        await wait_for(pilot, lambda: "ctx 65536" in bar(app))
+        assert "ctx auto" not in bar(app) and "pinned" not in bar(app)
+        assert rig.server.requests == [] and rig.server.loads == 0
+
+
 async def test_gpu_timeline_moves_the_bar_and_the_next_request(
     build: Callable[..., GemmacodeApp], code_repo: Path, tmp_path: Path
 ) -> None:
