@@ -139,6 +139,7 @@ class StatusBoard:
         self.unwatch()
         self._session = session
         session.observer = self
+        self._last_ctx = 0  # its first request is judged by what the server holds of it
 
     def unwatch(self) -> None:
         session, self._session = self._session, None

@@ -132,6 +132,34 @@ def test_a_pinned_first_request_is_not_announced_as_a_load_without_asking(
     assert _story(seen) == [("size", 4096), ("applied", 0, 4096), ("request", 4096)]
 
 
+def test_a_new_models_first_load_is_announced(git_repo: Path, tmp_path: Path) -> None:
+    """After /model, the new model's first request loads it, whatever size the last
+    model's requests used."""
+    from tests.fakes.ollama_server import gemma4_e2b, gemma4_e4b
+
+    repo = _repo(git_repo)
+    seen: list[StatusEvent] = []
+    clock = FakeClock()
+    monitor = GpuMonitor(ScriptedSource([(0, 8 * GIB)], clock, total=12 * GIB), clock=clock)
+    with FakeOllama([gemma4_e4b(), gemma4_e2b()], answer=FINDINGS) as server:
+        settings = _settings(server, **{"context.num_ctx": 8192})
+
+        async def main() -> None:
+            async with open_session(
+                settings, root=repo, monitor=monitor, clock=clock, live=True
+            ) as core:
+                core.subscribe(seen.append)
+                for model in ("gemma4:e4b", "gemma4:e2b"):
+                    await core.set_model(model)
+                    task = core.review(ReviewSpec("path", "app.py", prose=False))
+                    assert [e async for e in task][-1].outcome == "done"  # type: ignore[attr-defined]
+
+        asyncio.run(main())
+        assert [s.model for s in server.streams] == ["gemma4:e4b", "gemma4:e2b"]
+    loads = [(e.model, e.num_ctx) for e in seen if isinstance(e, Reloading)]
+    assert loads == [("gemma4:e4b", 8192), ("gemma4:e2b", 8192)]  # the same size, a new model
+
+
 class InflatingEngine(TiktokenEngine):
     """A model whose tokenizer makes three tokens of each tiktoken token: prompts the client
     sized for num_ctx are three times longer on the server, which cuts them silently."""
