@@ -140,11 +140,11 @@ def test_map_goes_through_prewarm_with_the_collector_paused(
     seen: list[bool] = []
     real_build = build.build_map
 
-    def build_map(*args: Any, **kw: Any) -> Any:
+    def recording(*args: Any, **kw: Any) -> Any:
         seen.append(gc.isenabled())
         return real_build(*args, **kw)
 
-    monkeypatch.setattr(build, "build_map", build_map)
+    monkeypatch.setattr(build, "build_map", recording)
     assert gc.isenabled()
     assert main(["map", "--root", str(repo), "--tokens", "64"]) == 0
     assert "def total" in capsys.readouterr().out
