@@ -113,8 +113,6 @@ class Prewarm:
 def _spawn_helper() -> TokenizerHelper | None:
     """Start ``python -m gemmacode.tokens.helper`` with pipes; None when no process can be
     started here (an embedded interpreter has no program to start, or the OS refuses)."""
-    from gemmacode.tokens.helper import TokenizerHelper
-
     if not sys.executable:
         return None
     try:
@@ -126,6 +124,8 @@ def _spawn_helper() -> TokenizerHelper | None:
         )
     except OSError:
         return None
+    from gemmacode.tokens.helper import TokenizerHelper  # imported while the process starts
+
     return TokenizerHelper(proc)
 
 
@@ -135,12 +135,15 @@ def _start_helper() -> TokenizerHelper | None:
     hook starts one as soon as it knows a review is coming, before the core is imported;
     that one's :meth:`Prewarm.close` stops it), or no helper can start. Stopped by
     :func:`_stop_helper`."""
-    from gemmacode.tokens import encoding
-
-    if encoding.loaded() or encoding.counting_through_helper():
+    # Spawned before the encoding module is even imported (~10 ms) when nothing has imported
+    # it yet, so nothing can have loaded its tables or registered a helper.
+    imported = sys.modules.get("gemmacode.tokens.encoding")
+    if imported is not None and (imported.loaded() or imported.counting_through_helper()):
         return None
     helper = _spawn_helper()
     if helper is not None:
+        from gemmacode.tokens import encoding
+
         encoding.use_helper(helper)
     return helper
 
