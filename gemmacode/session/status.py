@@ -61,6 +61,13 @@ def gpu_sample(reading: MemoryReading) -> GpuSample:
     return GpuSample("none", note=reading.note or "no memory reading", at=reading.at)
 
 
+def _spilled(m: LoadedModel) -> bool:
+    """Part of the model in VRAM and part in system RAM: the slow case worth a warning. A model
+    wholly in system RAM (the embedded engine, an Ollama host without a GPU) is how that host
+    runs, not a spill; the context policy judges it the same way."""
+    return m.spilled and m.vram_bytes > 0
+
+
 def _name_matches(loaded: str, model: str) -> bool:
     return loaded == model or loaded == f"{model}:latest"
 
@@ -151,7 +158,7 @@ class StatusBoard:
         self.emit(gpu_sample(reading))
         session = self._session
         for m in reading.loaded:  # a remote server's /api/ps
-            if session is not None and _name_matches(m.name, session.model_name) and m.spilled:
+            if session is not None and _name_matches(m.name, session.model_name) and _spilled(m):
                 self.emit(ModelSpilled(m.name, m.vram_bytes, m.size_bytes))
         policy = session.policy if session is not None else None
         if policy is None or not policy.current:
@@ -218,7 +225,7 @@ class StatusBoard:
                 note = session.last_calibration.note
             self.emit(PromptCut(estimate, final.prompt_tokens or 0, note))
         for m in loaded or ():
-            if _name_matches(m.name, request.model) and m.spilled:
+            if _name_matches(m.name, request.model) and _spilled(m):
                 self.emit(ModelSpilled(m.name, m.vram_bytes, m.size_bytes))
         speed = None
         if final.completion_tokens and final.eval_s > 0:

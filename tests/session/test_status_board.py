@@ -53,6 +53,16 @@ def test_a_cut_prompt_a_spill_and_the_speed_of_an_answer() -> None:
     assert len(seen) == 3
 
 
+def test_a_model_wholly_in_system_ram_is_not_a_spill() -> None:
+    # The embedded engine and a CPU-only Ollama report size_vram 0: no spill warning.
+    board = StatusBoard()
+    seen: list[object] = []
+    board.subscribe(seen.append)
+    on_cpu = [LoadedModel("gemma4:e4b", 6 * GIB, 0, 8192)]
+    board.finished(request(), Budget(8192, 1024), Final(completion_tokens=10, eval_s=1.0), on_cpu)
+    assert not any(isinstance(e, ModelSpilled) for e in seen) and board.status.spilled is None
+
+
 def test_the_memory_history_is_short_and_a_broken_subscriber_is_ignored() -> None:
     board = StatusBoard()
 
