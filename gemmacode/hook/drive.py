@@ -17,10 +17,15 @@ from gemmacode.session.events import Reloading, StatusEvent
 
 if TYPE_CHECKING:
     from gemmacode.hook.run import Change, HookRun
+    from gemmacode.session.startup import Prewarm
 
 
-def drive_review(run: HookRun, change: Change, server: Probe | None) -> Outcome:
-    """Review ``change`` within what is left of ``run``'s deadline."""
+def drive_review(
+    run: HookRun, change: Change, server: Probe | None, warm: Prewarm | None = None
+) -> Outcome:
+    """Review ``change`` within what is left of ``run``'s deadline. ``warm``: the real
+    core's start-up prewarm, begun by the caller (the diff already resolved and its related
+    code being searched); closed by the caller."""
     from gemmacode.hook.run import FINISH_RESERVE_S
 
     settings = run.settings
@@ -40,10 +45,11 @@ def drive_review(run: HookRun, change: Change, server: Probe | None) -> Outcome:
             model=model,
             failure=f"{sizing.too_slow}; raise hook.timeout_s or use a faster model server",
         )
+    kind, target, index_file = run.core_target(change)
     spec = ReviewSpec(
-        kind="staged" if change.kind == "staged" else "diff",
-        target=change.target,
-        index_file=run.git.index_file if change.kind == "staged" else None,
+        kind="staged" if kind == "staged" else "diff",
+        target=target,
+        index_file=index_file,
         focus=tuple(settings.review.focus),
         prose=False,
         max_prompt_tokens=sizing.max_prompt_tokens,
@@ -57,32 +63,21 @@ def drive_review(run: HookRun, change: Change, server: Probe | None) -> Outcome:
 
     session_settings = run.session_settings()
     extra: dict[str, Any] = {}
-    warm = None
     if run.io.opener is None:
-        # The real core: its start-up tricks (the tokenizer's tables built in a helper
-        # process, httpx and the GPU monitor loaded in threads, the collector paused) begin
-        # before the core itself is imported, which is most of what is left to wait for.
-        from gemmacode.session.startup import prewarm
-
-        warm = prewarm(session_settings, pause_gc=True)
         extra = {"warm": warm, "git_root": True}
-    try:
-        opener = run.io.opener or core_opener()
-        outcome = asyncio.run(
-            review_once(
-                opener,
-                session_settings,
-                run.git.root,
-                spec,
-                seconds=seconds,
-                on_status=on_status,
-                clock=run.io.clock,
-                open_kwargs=extra,
-            )
+    opener = run.io.opener or core_opener()
+    outcome = asyncio.run(
+        review_once(
+            opener,
+            session_settings,
+            run.git.root,
+            spec,
+            seconds=seconds,
+            on_status=on_status,
+            clock=run.io.clock,
+            open_kwargs=extra,
         )
-    finally:
-        if warm is not None:
-            warm.close()
+    )
     store.observe(key, outcome.finals)
     if outcome.timed_out and not outcome.finals and outcome.request_started_at is not None:
         sent = sizing.max_prompt_tokens or max(outcome.num_ctx - settings.hook.num_predict, 0)

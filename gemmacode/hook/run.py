@@ -197,11 +197,32 @@ class HookRun:
                 [], [], False, f"no model server at {server.host} ({server.error}); {fix}"
             )
         # The real core counts through the tokenizer helper the entry point started first
-        # thing (hook/entry.py), or else through the one its own prewarm starts.
-        from gemmacode.hook.drive import drive_review  # asyncio and the core from here on
+        # thing (hook/entry.py). Its other start-up tricks begin before the core itself is
+        # imported: the client and the GPU monitor loaded in threads, the collector paused,
+        # and the diff read with its related-code search running (session/early.py).
+        warm = None
+        if self.io.opener is None:
+            from gemmacode.session.startup import prewarm
 
-        outcome = drive_review(self, change, server)
+            warm = prewarm(self.session_settings(), pause_gc=True)
+            kind, target, index_file = self.core_target(change)
+            warm.begin_diff(
+                kind, target, root=self.git.root, settings=self.settings, index_file=index_file
+            )
+        try:
+            from gemmacode.hook.drive import drive_review  # asyncio and the core from here on
+
+            outcome = drive_review(self, change, server, warm)
+        finally:
+            if warm is not None:
+                warm.close()
         return Reviewed(outcome.findings, outcome.notes, outcome.complete, outcome.failure)
+
+    def core_target(self, change: Change) -> tuple[str, str, Path | None]:
+        """What the core reviews for ``change``: (spec kind, target, index file)."""
+        if change.kind == "staged":
+            return "staged", "", self.git.index_file
+        return "diff", change.target, None
 
     def texts(self, change: Change, findings: Sequence[Finding]) -> dict[str, str | None]:
         """The committed content of every changed file a finding names."""

@@ -20,7 +20,8 @@ from gemmacode.context.model_session import ModelSession
 from gemmacode.review import plan as plan_mod
 from gemmacode.review.engine import ReviewOptions, ReviewResult, Session, review_plan
 from gemmacode.review.plan import PlanningSession
-from gemmacode.review.targets import CodeTarget, DiffTarget, DirTarget, resolve_target
+from gemmacode.review.targets import CodeTarget, DiffTarget, DirTarget
+from gemmacode.session import early as early_mod
 from gemmacode.session.api import ReviewSpec
 from gemmacode.session.events import Finished, PlanReady, RequestStarted
 from gemmacode.session.startup import gc_ready
@@ -29,6 +30,7 @@ from gemmacode.session.task import TaskLog
 if TYPE_CHECKING:
     from gemmacode.review.packing import Plan
     from gemmacode.session.core import CoreSession
+    from gemmacode.session.early import EarlyDiff
 
 Target = CodeTarget | DirTarget | DiffTarget
 
@@ -45,16 +47,27 @@ class Packed:
     how: str  # how num_ctx was chosen, for --explain-context
 
 
+def _early(core: CoreSession, spec: ReviewSpec) -> EarlyDiff | None:
+    """The diff of ``spec`` when the front end's start-up resolved it already
+    (:mod:`gemmacode.session.early`), its related-code search running."""
+    warm = core._warm
+    early = warm.diff if warm is not None else None
+    cwd = (spec.cwd or core.workspace.root).resolve()
+    if early is None or not early.matches((spec.kind, spec.target, cwd, spec.index_file)):
+        return None
+    return early
+
+
 def resolve(core: CoreSession, spec: ReviewSpec) -> Target:
     """The spec's target; the staged kind reads ``spec.index_file`` when given."""
+    early = _early(core, spec)
+    if early is not None:
+        return early.target
     ws = core.workspace
-    cwd = spec.cwd or ws.root
-    return resolve_target(
-        spec.target if spec.kind == "path" else None,
-        cwd=cwd,
-        staged=spec.kind == "staged",
-        working=spec.kind == "working",
-        diff=spec.target if spec.kind == "diff" else None,
+    return early_mod.resolve(
+        spec.kind,
+        spec.target,
+        cwd=spec.cwd or ws.root,
         git_root=ws.git_root,
         index_file=spec.index_file,
     )
@@ -79,7 +92,11 @@ async def packed(
     tags: Any = None
     index: Any = None
     try:
-        if isinstance(target, DiffTarget):
+        early = _early(core, spec) if isinstance(target, DiffTarget) else None
+        if early is not None and early.target is target:  # begun at start-up: take it
+            early.taken = True
+            cached, tags, related = early.cached, early.tags, early.related
+        elif isinstance(target, DiffTarget):
             # Related code from git grep + the tags of a few files, read from the index
             # cache when it holds the same content, else parsed: decoding a large index's
             # every symbol would cost more than the whole start-up budget of a --staged

@@ -1,7 +1,7 @@
 """Start-up tuning, in one place: what makes a short command (``review --staged``, the commit
 hook) reach the model server fast, and nothing else.
 
-Three tricks, each measured by ``bench/bench_review_overhead.py``:
+Four tricks, each measured by ``bench/bench_review_overhead.py`` or ``bench/bench_hook.py``:
 
 - **the tokenizer in a helper process** (:mod:`gemmacode.tokens.helper`): tiktoken's tables
   take ~0.1 s to build while holding Python's interpreter lock, so they are built on another
@@ -14,7 +14,11 @@ Three tricks, each measured by ``bench/bench_review_overhead.py``:
   objects and no cycles worth finding; the collector would walk them again and again
   (~30 ms before the first request). :func:`prewarm` with ``pause_gc=True`` pauses it, the
   request path calls :func:`gc_ready` once the first request is packed (everything alive
-  then is frozen out of the collector's reach), and :meth:`Prewarm.close` restores it.
+  then is frozen out of the collector's reach), and :meth:`Prewarm.close` restores it;
+- **the diff read early** (:meth:`Prewarm.begin_diff`, :mod:`gemmacode.session.early`): a
+  caller that knows which diff it will review (the commit hook) has it resolved and its
+  related-code ``git grep`` started before the core is imported, so the search runs while
+  the core loads instead of being waited for.
 
 The entry point is :func:`prewarm`, and it is the only one: every command that wants a
 fast start (``review``, ``ask``, ``map``) calls it first thing and :meth:`Prewarm.close` at
@@ -36,11 +40,13 @@ import gc
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # nothing heavier than the standard library before the helper starts
     from gemmacode.config import Settings
     from gemmacode.gpu.monitor import GpuMonitor
+    from gemmacode.session.early import EarlyDiff
     from gemmacode.tokens.helper import TokenizerHelper
 
 __all__ = ["Prewarm", "gc_ready", "prewarm"]
@@ -61,6 +67,27 @@ class Prewarm:
         self._taken = False
         self._helper: TokenizerHelper | None = None  # counting tokens: gemmacode/tokens/helper.py
         self._gc_paused = False
+        self.diff: EarlyDiff | None = None  # a diff review begun early: session/early.py
+
+    def begin_diff(
+        self,
+        kind: str,
+        target: str,
+        *,
+        root: Path,
+        settings: Settings,
+        index_file: Path | None = None,
+    ) -> None:
+        """Resolve the diff a review of ``kind``/``target`` will read and start its
+        related-code search now, before the core is imported (:mod:`gemmacode.session.early`);
+        the review of the same spec takes them. ``root``: the git work tree."""
+        from gemmacode.session.early import begin_diff
+
+        if self.diff is not None:
+            self.diff.close()
+        self.diff = begin_diff(
+            kind, target, root=root, index_settings=settings.index, index_file=index_file
+        )
 
     def _start_monitor(self, settings: Settings) -> None:
         def make() -> None:
@@ -94,6 +121,8 @@ class Prewarm:
         garbage collector back as it was."""
         _stop_helper(self._helper)
         self._helper = None
+        if self.diff is not None:
+            self.diff.close()
         if self._thread is not None and not self._taken:
             self._thread.join()
             self._taken = True

@@ -382,17 +382,31 @@ def count(self, text):
 
 TokenizerHelper.__init__ = init
 TokenizerHelper.count = count
+
+from gemmacode.review import related
+
+searches, real_search = [], related.GrepRelated.start
+
+
+def search(self, names, languages=()):
+    if not any(s is self for s in searches):
+        searches.append(self)
+    real_search(self, names, languages)
+
+
+related.GrepRelated.start = search
 from gemmacode.hook.entry import main
 
 code = main(["run", "pre-commit"])
 first = {id(started[0])} if started else set()
 alive = any(h.alive for h in started)
 print("RESULT", code, len(started), counted_by <= first, bool(counted_by), alive)
+print("SEARCHES", len(searches))
 """
 
 
 @pytest.mark.parametrize("case", ["review", "nothing-reviewable"])
-def test_the_tokenizer_helper_starts_first_counts_the_review_and_is_stopped(
+def test_the_helper_starts_first_and_related_code_is_searched_once(
     hooked: Path, server: FakeOllama, case: str
 ) -> None:
     if case == "review":
@@ -413,4 +427,6 @@ def test_the_tokenizer_helper_starts_first_counts_the_review_and_is_stopped(
     # nothing is reviewed), and is gone when the hook returns
     reviewed = case == "review"
     assert result == f"RESULT 0 1 True {reviewed} False", out.stderr
+    # the diff read early (session/early.py) is the one reviewed: one search, not two
+    assert f"SEARCHES {int(reviewed)}" in out.stdout
     assert bool(server.bodies("/api/chat")) == reviewed
