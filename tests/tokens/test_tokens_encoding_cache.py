@@ -4,9 +4,12 @@ must only cost a re-parse, never a wrong count or a crash."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pytest
 import tiktoken
 
 from gemmacode.config import user_cache_dir
@@ -56,3 +59,22 @@ def test_half_written_copies_left_by_a_killed_process_are_cleared() -> None:
     assert not stale.exists()
     assert fresh.exists()  # another process may be writing it right now
     assert len(_cache_files()) == 1
+
+
+def test_the_cache_folder_is_the_settings_one_without_loading_the_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GEMMACODE_CACHE_DIR", str(tmp_path / "mine"))
+    assert encoding.cache_folder() == user_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("GEMMACODE_CACHE_DIR")
+    assert encoding.cache_folder() == user_cache_dir()
+    # the tokenizer helper loads its tables without the settings module (~30 ms)
+    code = (
+        "import sys\n"
+        "from gemmacode.tokens.encoding import raw_count\n"
+        "print(raw_count('def f(): pass'), 'gemmacode.config' in sys.modules)\n"
+    )
+    env = {**os.environ, "GEMMACODE_CACHE_DIR": str(tmp_path / "mine")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(encoding.raw_count("def f(): pass")), "False"]
