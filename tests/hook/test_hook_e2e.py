@@ -405,20 +405,23 @@ print("SEARCHES", len(searches))
 """
 
 
-@pytest.mark.parametrize("case", ["review", "nothing-reviewable"])
+@pytest.mark.parametrize("case", ["review", "nothing-reviewable", "server-down"])
 def test_the_helper_starts_first_and_related_code_is_searched_once(
     hooked: Path, server: FakeOllama, case: str
 ) -> None:
-    if case == "review":
-        edit(hooked, "return x + 3", "return x + 33")
-        git(hooked, "add", "app.py")
-    else:
+    env = env_for(server)
+    if case == "nothing-reviewable":
         (hooked / "NOTES.md").write_text("notes\n")
         git(hooked, "add", "NOTES.md")
+    else:
+        edit(hooked, "return x + 3", "return x + 33")
+        git(hooked, "add", "app.py")
+    if case == "server-down":
+        env = commit_env()  # a closed port
     out = subprocess.run(
         [sys.executable, "-c", HELPERS],
         cwd=hooked,
-        env={**env_for(server), "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         capture_output=True,
         text=True,
     )
@@ -427,6 +430,7 @@ def test_the_helper_starts_first_and_related_code_is_searched_once(
     # nothing is reviewed), and is gone when the hook returns
     reviewed = case == "review"
     assert result == f"RESULT 0 1 True {reviewed} False", out.stderr
-    # the diff read early (session/early.py) is the one reviewed: one search, not two
+    # the diff read early (session/early.py) is the one reviewed: one search, not two; no
+    # search at all when nothing is reviewed or no server answers
     assert f"SEARCHES {int(reviewed)}" in out.stdout
     assert bool(server.bodies("/api/chat")) == reviewed
