@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -373,6 +372,8 @@ def apply_mapping(settings: Settings, data: Mapping[str, Any], where: str) -> No
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only when there is a file to read: its regexes cost ~5 ms to compile
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
