@@ -1,7 +1,10 @@
 """Prompt templates: shipped in the package, overridable from the user's config folder.
 
 Templates live in ``prompts/*.md`` (installed as the package ``gemmacode.prompts``) and are
-read with :mod:`importlib.resources`, so they work from a wheel or a zip. A file
+read with :mod:`importlib.resources`, so they work from a wheel or a zip; when the package
+is a plain folder (any ordinary install) the file is read directly, the same bytes without
+the ~20 ms of CPU that importing ``importlib.resources`` (and ``zipfile``) costs a short
+command such as the commit hook. A file
 ``<user config dir>/prompts/<name>.md`` replaces the shipped one of the same name. Templates
 use ``$name`` placeholders (:class:`string.Template`), so the JSON examples in them need no
 escaping. Focus areas and the project's extra instructions are injected only when asked: a
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 
 from gemmacode.config import user_config_dir
@@ -46,6 +48,21 @@ def load(name: str, env: Mapping[str, str] | None = None) -> str:
             return user.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{user}: cannot be read ({exc})", "fix or remove the file") from exc
+    return _shipped(name)
+
+
+def _shipped(name: str) -> str:
+    """The template ``name`` as the package ships it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gemmacode.prompts")  # where, without importing it
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        try:
+            return (Path(folder) / f"{name}.md").read_text("utf-8")
+        except OSError:  # not a plain folder (a zip): the resource loader knows the way
+            break
+    from importlib import resources
+
     return resources.files("gemmacode.prompts").joinpath(f"{name}.md").read_text("utf-8")
 
 

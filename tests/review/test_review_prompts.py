@@ -4,8 +4,11 @@ overridable from the user's config folder."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,3 +66,36 @@ def test_bad_override_placeholder_is_a_one_line_error() -> None:
     with pytest.raises(ConfigError) as info:
         prompts.render("question", question="why?")
     assert "question.md" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_shipped_templates_are_read_as_files_or_through_the_resource_loader(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    shipped = {
+        n: resources.files("gemmacode.prompts").joinpath(f"{n}.md").read_text()
+        for n in prompts.NAMES
+    }
+    assert {n: prompts.load(n) for n in prompts.NAMES} == shipped
+    # a plain folder is read directly: the resource loader (and zipfile) is not imported
+    code = (
+        "import sys\n"
+        "from gemmacode.review import prompts\n"
+        "prompts.load('system')\n"
+        "print(sorted(m for m in ('importlib.resources', 'zipfile') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    # not a plain folder (a zip, say): the resource loader reads the same text
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def elsewhere(name: str, package: str | None = None) -> Any:
+        spec = real(name, package)
+        if name == "gemmacode.prompts" and spec is not None:
+            spec.submodule_search_locations = [str(tmp_path / "not-a-folder")]
+        return spec
+
+    monkeypatch.setattr(importlib.util, "find_spec", elsewhere)
+    assert {n: prompts.load(n) for n in prompts.NAMES} == shipped
