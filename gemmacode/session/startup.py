@@ -286,8 +286,6 @@ def prewarm(settings: Settings | None, *, client: bool = True, pause_gc: bool = 
 
     def load() -> None:
         try:
-            from gemmacode.backends.clientlib import import_httpx, prime_async_io
-
             # With a pinned size the client is first needed for the request itself, after
             # the packing that needs the tokenizer: load that first. Unpinned, the model's
             # description (the client) comes before any packing.
@@ -295,6 +293,8 @@ def prewarm(settings: Settings | None, *, client: bool = True, pause_gc: bool = 
             if pinned:
                 tokenizer()
             if client and _needs_httpx(s):
+                from gemmacode.backends.clientlib import import_httpx, prime_async_io
+
                 import_httpx()
                 prime_async_io()
             elif client and s.backend.kind == "ollama":
