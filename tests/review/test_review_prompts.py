@@ -3,6 +3,7 @@ overridable from the user's config folder."""
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -94,6 +95,7 @@ def test_shipped_templates_are_read_as_files_or_through_the_resource_loader(
     def elsewhere(name: str, package: str | None = None) -> Any:
         spec = real(name, package)
         if name == "gemmacode.prompts" and spec is not None:
+            spec = copy.copy(spec)  # the module's own spec stays as it is
             spec.submodule_search_locations = [str(tmp_path / "not-a-folder")]
         return spec
 
