@@ -81,9 +81,19 @@ def run(args: argparse.Namespace) -> int:
     pinned_plan = args.explain_context and settings.context.num_ctx
     warm = prewarm(settings, client=not pinned_plan, pause_gc=True)
     try:
-        return asyncio.run(_review(args, root, settings, warm))
+        spec = spec_for(args, settings)
+        if spec.kind != "path" and _from_git(args, root):
+            # the diff read and its related-code search started before the core loads
+            warm.begin_diff(spec.kind, spec.target, root=root, settings=settings)
+        return asyncio.run(_review(args, root, settings, warm, spec))
     finally:
         warm.close()
+
+
+def _from_git(args: argparse.Namespace, root: Path) -> bool:
+    """Whether ``root`` is the git work tree around the current folder (find_root asked git
+    already, unless --root was given)."""
+    return getattr(args, "root", None) is None and (root / ".git").exists()
 
 
 def spec_for(args: argparse.Namespace, settings: Settings) -> ReviewSpec:
@@ -186,19 +196,18 @@ def emit_findings(args: argparse.Namespace, result: ReviewResult, sources: dict[
             progress(note)
 
 
-async def _review(args: argparse.Namespace, root: Path, settings: Settings, warm: Prewarm) -> int:
+async def _review(
+    args: argparse.Namespace, root: Path, settings: Settings, warm: Prewarm, spec: ReviewSpec
+) -> int:
     from gemmacode.commands.render import progress, render_task, write
     from gemmacode.review.engine import ReviewResult
     from gemmacode.review.findings.render import exit_code_for
     from gemmacode.session.core import open_session
 
-    spec = spec_for(args, settings)
     fail_on = args.fail_on or settings.review.fail_on
     nothing = ReviewResult([], "", [], settings.backend.model, [])
-    # find_root already asked git for the work tree above cwd (unless --root was given)
-    from_git = getattr(args, "root", None) is None and (root / ".git").exists()
     async with open_session(
-        settings, root=root, warm=warm, git_root=from_git, progress_bar=True
+        settings, root=root, warm=warm, git_root=_from_git(args, root), progress_bar=True
     ) as core:
         if args.explain_context:
             found = await core.explain_review(spec, note=progress)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from gemmacode.config import IndexSettings
     from gemmacode.review.targets import CodeTarget, DiffTarget, DirTarget
 
-DiffKey = tuple[str, str, Path, "Path | None"]  # kind, target, cwd, index file
+DiffKey = tuple[str, str, Path, "Path | None"]  # kind, target, work tree, index file
 
 
 def resolve(

@@ -52,10 +52,10 @@ def _early(core: CoreSession, spec: ReviewSpec) -> EarlyDiff | None:
     (:mod:`gemmacode.session.early`), its related-code search running."""
     warm = core._warm
     early = warm.diff if warm is not None else None
-    cwd = (spec.cwd or core.workspace.root).resolve()
-    if early is None or not early.matches((spec.kind, spec.target, cwd, spec.index_file)):
+    root = core.workspace.git_root  # a diff of this work tree, whatever folder asked for it
+    if early is None or root is None or spec.kind not in ("staged", "working", "diff"):
         return None
-    return early
+    return early if early.matches((spec.kind, spec.target, root, spec.index_file)) else None
 
 
 def resolve(core: CoreSession, spec: ReviewSpec) -> Target:

@@ -115,3 +115,34 @@ def test_begin_diff_outside_a_repository_or_with_nothing_changed(
     began = begin_diff("diff", "HEAD~1..HEAD", root=repo, index_settings=index)
     assert began is not None and [f.path for f in began.target.files] == ["app.py"]
     began.close()
+
+
+@pytest.mark.parametrize("where", ["root", "subfolder"])
+def test_review_staged_reads_its_diff_early_from_any_folder_of_the_work_tree(
+    repo: Path,
+    searches: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+) -> None:
+    from gemmacode.cli import main
+    from gemmacode.session import startup
+
+    began: list[Any] = []
+    real = startup.Prewarm.begin_diff
+
+    def recording(self: startup.Prewarm, *args: Any, **kw: Any) -> None:
+        real(self, *args, **kw)
+        began.append(self.diff)
+
+    monkeypatch.setattr(startup.Prewarm, "begin_diff", recording)
+    folder = repo / "sub"
+    folder.mkdir()
+    monkeypatch.chdir(repo if where == "root" else folder)
+    args = ["review", "--staged", "--explain-context", "--num-ctx", "8192", "--json"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert "helper(x, 70)" in json.dumps(doc)
+    # begun before the core loaded, taken by the review: one search in all
+    (early,) = began
+    assert early is not None and early.taken and len(searches) == 1
