@@ -12,6 +12,7 @@ without importing the module that raised them::
     ├── NotARepositoryError          git asked for outside a repository
     ├── IndexBuildError              the repository index could not be built or read
     ├── DatasetError                 an eval dataset is missing or malformed
+    ├── ConversationError            the stored conversations cannot be opened or read
     ├── ContextOverflowError         a prompt cannot be made to fit num_ctx
     └── BackendError                 the model server
         ├── ServerUnreachableError   no answer at all
@@ -66,6 +67,10 @@ class IndexBuildError(GemmacodeError):
 
 class DatasetError(GemmacodeError):
     """An eval dataset is missing, unreadable or malformed."""
+
+
+class ConversationError(GemmacodeError):
+    """The repository's conversation store cannot be opened, read or written."""
 
 
 class ContextOverflowError(GemmacodeError):
