@@ -23,7 +23,7 @@ from gemmacode.errors import ConfigError, GemmacodeError
 from gemmacode.session.api import CoreSession
 from gemmacode.session.events import Status, StatusEvent
 from gemmacode.tui import messages as msg
-from gemmacode.tui.clipboard import CopyFunction, osc52_and_file
+from gemmacode.tui.clipboard import CopyFunction, terminal_copy
 from gemmacode.tui.conversations import ConversationStore, MemoryStore
 from gemmacode.tui.keys import keymap as check_keymap
 from gemmacode.tui.palette import ActionsProvider
@@ -66,6 +66,13 @@ class GemmacodeApp(App[None]):
         self.theme = self.settings.tui.theme
         self.push_screen(self.main)
         self.run_worker(self.hold_core(), group="core", exit_on_error=False)
+
+    def write_terminal(self, sequence: str) -> None:
+        """Put an escape sequence on the terminal as is (the clipboard's OSC 52 in the form
+        the terminal or multiplexer needs). Textual has no public way: its driver is it."""
+        if self._driver is None:
+            raise OSError("no terminal attached")
+        self._driver.write(sequence)
 
     def initial_status(self) -> Status:
         return self.core.status if self.core is not None else Status()
@@ -141,7 +148,7 @@ def make_app(
         settings=settings,
         opener=opener or real_opener(settings, root),
         store=store or MemoryStore(),
-        copy=copy or osc52_and_file(user_cache_dir() / "clipboard"),
+        copy=copy or terminal_copy(user_cache_dir() / "clipboard"),
         repo_status=repo_status or GitCliStatus(root, settings),
         retry_s=retry_s,
     )

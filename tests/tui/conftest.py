@@ -12,7 +12,7 @@ import pytest
 
 from gemmacode.config import Settings
 from gemmacode.tui.app import GemmacodeApp, make_app
-from gemmacode.tui.clipboard import CopyResult
+from gemmacode.tui.clipboard import CopyResult, osc52
 from gemmacode.tui.repo_status import GitCliStatus
 from tests.conftest import git
 from tests.fakes.core import FakeCore, healthy_status, make_core, opener
@@ -54,11 +54,11 @@ class Copies:
     texts: list[str] = field(default_factory=list)
     osc52: list[str] = field(default_factory=list)
 
-    def __call__(self, text: str, write_osc52: Callable[[str], None]) -> CopyResult:
+    def __call__(self, text: str, write: Callable[[str], object]) -> CopyResult:
         self.texts.append(text)
-        write_osc52(text)
+        write(osc52(text))  # through the app's terminal writer, as the real one does
         self.osc52.append(text)
-        return CopyResult(True, None, "sent to the terminal clipboard (OSC 52)")
+        return CopyResult("osc52", None, "sent to the terminal clipboard (OSC 52)")
 
 
 @pytest.fixture

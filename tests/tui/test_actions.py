@@ -257,7 +257,7 @@ async def test_copy_answer_code_and_finding(
         await submit(pilot, "/copy finding")
         assert copies.texts[0] == prose
         assert copies.texts[1] == "y = 2\n"
-        assert copies.texts[2].startswith("src/app.py:4: low [style] no type hints")
+        assert copies.texts[2].startswith("src/app.py:4 [low, style] no type hints")
         assert copies.osc52 == copies.texts
         assert "Nothing to copy" in notices(app) and "OSC 52" in notices(app)
 

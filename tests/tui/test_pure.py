@@ -17,7 +17,7 @@ from gemmacode.session.events import (
     ServerState,
     Status,
 )
-from gemmacode.tui.clipboard import osc52_and_file
+from gemmacode.tui.clipboard import osc52, terminal_copy
 from gemmacode.tui.conversations import MemoryStore, Turn
 from gemmacode.tui.repo_status import parse_porcelain
 from gemmacode.tui.slash import Parsed, SlashError, complete, parse
@@ -155,9 +155,9 @@ def test_conversation_history_keeps_only_finished_questions() -> None:
 
 def test_copy_writes_a_private_file_and_says_how(tmp_path: Path) -> None:
     sent: list[str] = []
-    copy = osc52_and_file(tmp_path / "clip")
+    copy = terminal_copy(tmp_path / "clip", env={})
     result = copy("secret code", sent.append)
-    assert sent == ["secret code"]
+    assert sent == [osc52("secret code")]
     assert result.terminal and result.path is not None
     assert result.path.read_text() == "secret code"
     assert stat.S_IMODE(result.path.stat().st_mode) == 0o600

@@ -23,6 +23,7 @@ from gemmacode.session.events import (
     ProseDelta,
     RequestStarted,
 )
+from gemmacode.tui.clipboard import code_blocks, finding_text
 from gemmacode.tui.conversations import Conversation, Turn, TurnKind
 from gemmacode.tui.export import export
 from gemmacode.tui.widgets.code_view import CodeView
@@ -40,7 +41,6 @@ else:
     _Base = object
 
 PREFILL = {"diff": "/diff ", "ctx": "/ctx ", "export": "/export json", "ask": ""}
-CODE_RE = r"```[^\n]*\n(.*?)```"
 
 
 class Actions(_Base):  # type: ignore[misc]
@@ -234,25 +234,21 @@ class Actions(_Base):  # type: ignore[misc]
     # --- copy, export ----------------------------------------------------------------------
 
     def do_copy(self, arg: str) -> None:
-        import re
-
         what = arg or "answer"
         text = ""
         if what == "finding":
             f = self.query_one(FindingsList).selected
-            if f is not None:
-                text = f"{f.file}:{f.line}: {f.severity} [{f.category}] {f.message}"
-                text += f"\nfix: {f.suggestion}" if f.suggestion else ""
+            text = finding_text(f) if f is not None else ""
         else:
             turn = self.current().last_answer()
             text = turn.answer if turn else ""
             if what == "code":
-                blocks = re.findall(CODE_RE, text, flags=re.S)
+                blocks = code_blocks(text)
                 text = blocks[-1] if blocks else ""
         if not text:
             self.notify(f"Nothing to copy: no {what} yet", severity="warning")
             return
-        result = self.gapp.copy(text, self.app.copy_to_clipboard)
+        result = self.gapp.copy(text, self.gapp.write_terminal)
         self.notify(
             f"Copied {what}: {result.how}", severity="information" if result.ok else "error"
         )
