@@ -1,0 +1,117 @@
+"""A real terminal for tests and benches: one program in a private tmux server, driven with
+``send-keys`` and read with ``capture-pane``.
+
+Every wait polls the screen (every ``poll_s``) up to a generous deadline instead of sleeping
+a fixed time, so a slow, shared machine makes a test slower, never flaky. Each instance owns
+its own tmux server (``-L`` socket name), never the user's, and kills it on :meth:`close`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+_counter = iter(range(1_000_000))
+
+
+def tmux_available() -> bool:
+    return shutil.which("tmux") is not None
+
+
+class TmuxScreen:
+    """``command`` running in a ``width`` x ``height`` tmux pane with ``env`` (added to this
+    process's environment, less ``TMUX``)."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str] | None = None,
+        width: int = 120,
+        height: int = 40,
+        poll_s: float = 0.02,
+    ) -> None:
+        self.socket = f"gemmacode-test-{os.getpid()}-{next(_counter)}"
+        self.poll_s = poll_s
+        self.env = {k: v for k, v in os.environ.items() if k != "TMUX"}
+        self.env.update(env or {})
+        self.env.setdefault("TERM", "xterm-256color")
+        conf = Path(cwd) / f".{self.socket}.conf"
+        # escape-time 0: tmux passes Esc at once instead of waiting to see if a sequence follows.
+        conf.write_text("set -g escape-time 0\nset -g status off\nset -g remain-on-exit on\n")
+        self._conf = conf
+        line = " ".join(shlex.quote(c) for c in command)
+        self.started = time.monotonic()
+        self._tmux(
+            "new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), "-c", str(cwd),
+            f"exec {line}",
+        )  # fmt: skip
+        self.pid = int(self._tmux("display-message", "-p", "-t", "t", "#{pane_pid}").strip())
+
+    def _tmux(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", str(self._conf), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=30,
+        )
+        return done.stdout
+
+    def screen(self) -> str:
+        """The visible screen as text, one line per row."""
+        return self._tmux("capture-pane", "-p", "-t", "t")
+
+    def send(self, *keys: str, literal: bool = False) -> None:
+        """tmux key names (``Enter``, ``Escape``, ``C-c``) or, with ``literal``, text."""
+        self._tmux("send-keys", "-t", "t", *(["-l"] if literal else []), *keys)
+
+    def wait_for(
+        self, what: str | re.Pattern[str] | Callable[[str], bool], timeout: float = 60.0
+    ) -> str:
+        """Poll until the screen contains ``what`` (text, a pattern, or a test); returns the
+        screen. On timeout, AssertionError with the last screen."""
+        if isinstance(what, str):
+            test: Callable[[str], bool] = lambda s: what in s  # noqa: E731
+        elif isinstance(what, re.Pattern):
+            test = lambda s: what.search(s) is not None  # noqa: E731
+        else:
+            test = what
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.screen()
+            if test(shown):
+                return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what!r}:\n{shown}")
+            if not self.alive():
+                raise AssertionError(f"the program exited while waiting for {what!r}:\n{shown}")
+            time.sleep(self.poll_s)
+
+    def alive(self) -> bool:
+        out = self._tmux("list-panes", "-t", "t", "-F", "#{pane_dead}")
+        return out.strip() == "0"
+
+    def rss_bytes(self) -> int:
+        """The program's resident memory now (Linux)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def close(self) -> None:
+        self._tmux("kill-server")
+        self._conf.unlink(missing_ok=True)
+
+    def __enter__(self) -> TmuxScreen:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
