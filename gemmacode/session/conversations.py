@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from gemmacode.config import SamplingSettings, Settings
+from gemmacode.config import SamplingSettings, Settings, private_dir
 from gemmacode.errors import ConversationError
 from gemmacode.review.findings.model import Finding
 
@@ -98,21 +98,6 @@ def store_dir(root: Path, settings: Settings) -> Path:
     return default_cache_dir(root.resolve(), settings.index) / "conversations"
 
 
-def _make_private_dir(path: Path) -> None:
-    """Create ``path`` and any missing parents 0700; tighten ``path`` itself if it exists."""
-    missing: list[Path] = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        try:
-            d.mkdir(mode=0o700)
-        except FileExistsError:
-            pass  # another process made it meanwhile
-    os.chmod(path, 0o700)
-
-
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS conversations (
@@ -140,7 +125,7 @@ class ConversationStore:
         self.directory = directory
         self.path = directory / DB_NAME
         try:
-            _make_private_dir(directory)
+            private_dir(directory)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             os.fchmod(fd, 0o600)
             os.close(fd)

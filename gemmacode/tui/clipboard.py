@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from gemmacode.config import user_cache_dir
+from gemmacode.config import private_dir, user_cache_dir
 from gemmacode.review.findings.model import Finding
 
 MAX_SEQUENCE_BYTES = 100_000
@@ -148,8 +148,7 @@ def save_private(path: Path, text: str) -> Path:
 def save_to_file(text: str, folder: Path | None = None) -> Path:
     """Write ``text`` to ``<folder>/last-copy.txt`` atomically: folder 0700, file 0600."""
     folder = folder or user_cache_dir() / "clipboard"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
+    private_dir(folder)
     fd, tmp = tempfile.mkstemp(prefix=".copy-", dir=folder)  # mkstemp creates 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
