@@ -93,6 +93,7 @@ class ModelInfo:
     context_length: int = 0  # the model's maximum
     size_bytes: int = 0  # weights on disk
     kv: KvArch | None = None
+    digest: str = ""  # the server's content digest of the weights (Ollama /api/tags), if any
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -443,6 +443,7 @@ class OllamaBackend:
                     parameter_size=str(d.get("parameter_size") or ""),
                     quantization=str(d.get("quantization_level") or ""),
                     size_bytes=_int(m.get("size")) or 0,
+                    digest=str(m.get("digest") or ""),
                 )
             )
         return out

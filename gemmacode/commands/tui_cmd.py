@@ -26,6 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not capture the mouse (slow SSH links); setting tui.mouse",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="open this project's most recent conversation (/sessions lists the others)",
+    )
     add_model_flags(p)
 
 
@@ -39,6 +44,6 @@ def run(args: argparse.Namespace) -> int:
         overrides["tui.mouse"] = False
     settings = load_settings(root, os.environ, overrides)
     app_module = importlib.import_module("gemmacode.tui.app")
-    app = app_module.make_app(root, settings)
+    app = app_module.make_app(root, settings, resume=args.resume)
     app.run(mouse=settings.tui.mouse)
     return 0

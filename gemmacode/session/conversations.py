@@ -75,6 +75,7 @@ class Turn:
     completion_tokens: int | None = None
     seconds: float = 0.0
     findings: tuple[Finding, ...] = ()
+    notes: tuple[str, ...] = ()  # what the core said about the answer (parts left out, ...)
     at: float = field(default_factory=time.time)
     seq: int = -1
 
@@ -88,6 +89,11 @@ class Summary:
     created: float
     updated: float
     turns: int
+
+
+def new_id() -> str:
+    """A conversation id that sorts by creation time and never collides in practice."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
 def store_dir(root: Path, settings: Settings) -> Path:
@@ -109,7 +115,7 @@ CREATE TABLE IF NOT EXISTS turns (
     answer TEXT NOT NULL, outcome TEXT NOT NULL, error TEXT NOT NULL,
     model TEXT NOT NULL, model_digest TEXT NOT NULL, num_ctx INTEGER NOT NULL,
     sampling TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER,
-    seconds REAL NOT NULL, findings TEXT NOT NULL,
+    seconds REAL NOT NULL, findings TEXT NOT NULL, notes TEXT NOT NULL,
     PRIMARY KEY (conversation, seq)
 );
 CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations (updated);
@@ -201,15 +207,17 @@ class ConversationStore:
 
     # --- the operations ---------------------------------------------------------------
 
-    def new(self, title: str = "") -> str:
-        """Start a conversation; returns its id. The title defaults to the first prompt."""
-        cid = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    def new(self, title: str = "", *, cid: str = "", created: float = 0.0) -> str:
+        """Start a conversation; returns its id (``cid`` when given, else a new one from
+        :func:`new_id`). The title defaults to the first prompt."""
+        cid = cid or new_id()
         now = time.time()
 
         def run() -> None:
             with self._write():
                 self._db.execute(
-                    "INSERT INTO conversations VALUES (?, ?, ?, ?)", (cid, title, now, now)
+                    "INSERT INTO conversations VALUES (?, ?, ?, ?)",
+                    (cid, title, created or now, now),
                 )
 
         self._guarded(run)
@@ -233,7 +241,7 @@ class ConversationStore:
                     (conversation,),
                 ).fetchone()
                 self._db.execute(
-                    "INSERT INTO turns VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO turns VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (conversation, seq, *_turn_row(turn)),
                 )
                 self._db.execute(
@@ -262,12 +270,22 @@ class ConversationStore:
         found = self.conversations(limit=1)
         return found[0].id if found else None
 
+    def summary(self, conversation: str) -> Summary | None:
+        found = self._guarded(
+            lambda: self._db.execute(
+                "SELECT c.id, c.title, c.created, c.updated, COUNT(t.seq) FROM conversations c "
+                "LEFT JOIN turns t ON t.conversation = c.id WHERE c.id=? GROUP BY c.id",
+                (conversation,),
+            ).fetchone()
+        )
+        return Summary(*found) if found else None
+
     def turns(self, conversation: str) -> list[Turn]:
         """Every turn of ``conversation`` in order (empty for an unknown id)."""
         rows = self._guarded(
             lambda: self._db.execute(
                 "SELECT seq, at, kind, prompt, answer, outcome, error, model, model_digest, "
-                "num_ctx, sampling, prompt_tokens, completion_tokens, seconds, findings "
+                "num_ctx, sampling, prompt_tokens, completion_tokens, seconds, findings, notes "
                 "FROM turns WHERE conversation=? ORDER BY seq",
                 (conversation,),
             ).fetchall()
@@ -316,6 +334,7 @@ def _turn_row(t: Turn) -> tuple[Any, ...]:
         t.completion_tokens,
         t.seconds,
         json.dumps([f.to_dict() for f in t.findings]),
+        json.dumps(list(t.notes)),
     )
 
 
@@ -336,6 +355,7 @@ def _row_turn(r: Sequence[Any]) -> Turn:
         completion_tokens=r[12],
         seconds=r[13],
         findings=tuple(Finding(**f) for f in json.loads(r[14])),
+        notes=tuple(json.loads(r[15])),
     )
 
 

@@ -76,11 +76,13 @@ def fit(
 
 async def describe_all(backend: Backend, models: list[ModelInfo]) -> list[ModelInfo]:
     """Each model's full description (architecture, context length), asked in parallel;
-    one the server lists but cannot describe keeps its listing."""
+    one the server lists but cannot describe keeps its listing. The listing's digest is
+    kept (Ollama's ``/api/show`` does not repeat it)."""
 
     async def one(m: ModelInfo) -> ModelInfo:
         try:
-            return await backend.describe(m.name)
+            described = await backend.describe(m.name)
+            return dataclasses.replace(described, digest=described.digest or m.digest)
         except GemmacodeError:
             return m  # listed but not describable: fit judged from weights alone
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +87,24 @@ class RepoStatus:
         if any(u == path or (u.endswith("/") and path.startswith(u)) for u in self.untracked):
             return "??"
         return ""
+
+    def markers(self, paths: Iterable[str]) -> dict[str, str]:
+        """:meth:`marker` for many files at once (a tree of 50,000 files): only the changed
+        ones are in the result. Costs one dictionary look-up per path and folder level."""
+        by_path = {e.path: (e.staged + e.unstaged).replace(".", " ") for e in self.entries}
+        files = {u for u in self.untracked if not u.endswith("/")}
+        folders = {u.rstrip("/") for u in self.untracked if u.endswith("/")}
+        out: dict[str, str] = {}
+        for path in paths:
+            if path in by_path:
+                out[path] = by_path[path]
+            elif path in files:
+                out[path] = "??"
+            elif folders:
+                parts = path.split("/")
+                if any("/".join(parts[:i]) in folders for i in range(1, len(parts))):
+                    out[path] = "??"
+        return out
 
     def dirty_folders(self) -> frozenset[str]:
         """Every folder (``a/b``) holding a changed or untracked path, for folder markers."""

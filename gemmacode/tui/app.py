@@ -29,6 +29,7 @@ from gemmacode.tui.keys import keymap as check_keymap
 from gemmacode.tui.palette import ActionsProvider
 from gemmacode.tui.repo_status import GitCliStatus, RepoStatusProvider
 from gemmacode.tui.screens.main import MainScreen
+from gemmacode.tui.stored import PersistentStore
 
 CoreOpener = Callable[[], AbstractAsyncContextManager[CoreSession]]
 RETRY_S = (2.0, 30.0)  # first wait before re-opening the session, and the most it grows to
@@ -49,8 +50,12 @@ class GemmacodeApp(App[None]):
         copy: CopyFunction,
         repo_status: RepoStatusProvider,
         retry_s: tuple[float, float] = RETRY_S,
+        resume: bool = False,
+        notice: str = "",
     ) -> None:
         super().__init__()
+        self.resume = resume  # open the project's latest conversation at start
+        self.notice = notice  # a warning to show once mounted (conversations not saved)
         self.root = root
         self.settings = settings
         self.opener = opener
@@ -66,6 +71,16 @@ class GemmacodeApp(App[None]):
         self.theme = self.settings.tui.theme
         self.push_screen(self.main)
         self.run_worker(self.hold_core(), group="core", exit_on_error=False)
+        if self.notice:
+            self.notify(self.notice, severity="warning")
+
+    def on_unmount(self) -> None:
+        """Close what holds files or child processes: the conversation store's database,
+        GitPython's ``git cat-file`` child."""
+        for resource in (self.store, self.repo_status):
+            close = getattr(resource, "close", None)
+            if callable(close):
+                close()
 
     def write_terminal(self, sequence: str) -> None:
         """Put an escape sequence on the terminal as is (the clipboard's OSC 52 in the form
@@ -134,8 +149,10 @@ def make_app(
     copy: CopyFunction | None = None,
     repo_status: RepoStatusProvider | None = None,
     retry_s: tuple[float, float] = RETRY_S,
+    resume: bool = False,
 ) -> GemmacodeApp:
-    """The app for ``root``; every argument left out gets the real thing."""
+    """The app for ``root``; every argument left out gets the real thing (conversations:
+    the project's store on disk, or kept in memory with a warning when it cannot open)."""
     from textual.theme import BUILTIN_THEMES
 
     if settings.tui.theme not in BUILTIN_THEMES:
@@ -143,12 +160,20 @@ def make_app(
             f"setting 'tui.theme' has a bad value {settings.tui.theme!r}",
             f"use one of {', '.join(BUILTIN_THEMES)}",
         )
+    notice = ""
+    if store is None:
+        try:
+            store = PersistentStore.open(root, settings)
+        except GemmacodeError as err:
+            store, notice = MemoryStore(), f"Conversations will not be saved: {err}"
     return GemmacodeApp(
         root=root,
         settings=settings,
         opener=opener or real_opener(settings, root),
-        store=store or MemoryStore(),
+        store=store,
         copy=copy or terminal_copy(user_cache_dir() / "clipboard"),
         repo_status=repo_status or GitCliStatus(root, settings),
         retry_s=retry_s,
+        resume=resume,
+        notice=notice,
     )

@@ -31,6 +31,7 @@ class Turn:
     notes: tuple[str, ...] = ()
     error: str = ""
     finals: tuple[Final, ...] = ()
+    num_ctx: int = 0  # the context size the core planned the answer at (PlanReady)
 
     @property
     def complete(self) -> bool:

@@ -11,6 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gemmacode.session.repo_state import split_range
+
 
 @dataclass(frozen=True)
 class SlashCommand:
@@ -89,11 +91,18 @@ def parse(line: str) -> Parsed | None:
 _REVIEW_TARGET = re.compile(r"^[^\s:]+(:\d+-\d+|::[\w.]+)?$")
 
 
-def complete(line: str, paths: Sequence[str] = (), models: Sequence[str] = ()) -> str | None:
+def complete(
+    line: str,
+    paths: Sequence[str] = (),
+    models: Sequence[str] = (),
+    revisions: Sequence[str] = (),
+) -> str | None:
     """The whole line the user probably means, for the input's inline suggestion.
 
     ``/re`` -> ``/review ``; ``/review src/ap`` -> ``/review src/app.py`` (from ``paths``);
-    ``/model gem`` -> ``/model gemma4:e4b``; ``/copy c`` -> ``/copy code``.
+    ``/model gem`` -> ``/model gemma4:e4b``; ``/copy c`` -> ``/copy code``;
+    ``/diff ma`` -> ``/diff main`` and ``/diff main..fe`` -> ``/diff main..feature`` (from
+    ``revisions``: the part after the dots of a range is completed).
     """
     if not line.startswith("/"):
         return None
@@ -114,6 +123,9 @@ def complete(line: str, paths: Sequence[str] = (), models: Sequence[str] = ()) -
         choices = EXPORT_FORMATS
     elif name == "ctx":
         choices = ("auto", "4096", "8192", "16384", "32768")
+    elif name == "diff":
+        left, word = split_range(arg)
+        choices = [left + r for r in revisions if r.startswith(word)] if word or left else ()
     if not arg:
         return None
     for choice in choices:

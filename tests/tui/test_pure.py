@@ -17,9 +17,10 @@ from gemmacode.session.events import (
     ServerState,
     Status,
 )
+from gemmacode.session.repo_state import parse_status
 from gemmacode.tui.clipboard import osc52, terminal_copy
 from gemmacode.tui.conversations import MemoryStore, Turn
-from gemmacode.tui.repo_status import parse_porcelain
+from gemmacode.tui.repo_status import marker_of, markers_from
 from gemmacode.tui.slash import Parsed, SlashError, complete, parse
 from gemmacode.tui.status_text import index_text, sparkline, status_lines
 
@@ -127,15 +128,34 @@ def test_pinned_context_and_indexing() -> None:
     assert index_text(IndexProgress(0, 0)).plain == "indexing: listing files…"
 
 
-def test_parse_porcelain() -> None:
-    out = "M  staged.py\0 M changed.py\0MM both.py\0?? new.py\0R  new_name.py\0old_name.py\0"
-    assert parse_porcelain(out) == {
+def test_tree_markers_from_git_status() -> None:
+    assert [marker_of(xy) for xy in ("M ", " M", "MM", "??", "R ", "UU")] == [
+        "staged", "changed", "both", "untracked", "staged", "both"
+    ]  # fmt: skip
+    status = parse_status(
+        b"1 M. N... 100644 100644 100644 a a staged.py\0"
+        b"1 .M N... 100644 100644 100644 a a changed.py\0"
+        b"2 R. N... 100644 100644 100644 a a R100 new_name.py\0old_name.py\0"
+        b"? new.py\0? fresh/\0"
+    )
+    files = ("changed.py", "clean.py", "fresh/a/b.py", "new.py", "new_name.py", "staged.py")
+    assert markers_from(status, files) == {
         "staged.py": "staged",
         "changed.py": "changed",
-        "both.py": "both",
         "new.py": "untracked",
         "new_name.py": "staged",
+        "fresh/a/b.py": "untracked",
     }
+
+
+def test_diff_completes_revisions_and_ranges() -> None:
+    revs = ["HEAD", "main", "feature", "fix", "v1.0", "3f2a9c1b"]
+    assert complete("/diff ma", revisions=revs) == "/diff main"
+    assert complete("/diff main..fe", revisions=revs) == "/diff main..feature"
+    assert complete("/diff v1.0...", revisions=revs) == "/diff v1.0...HEAD"
+    assert complete("/diff 3f", revisions=revs) == "/diff 3f2a9c1b"
+    assert complete("/diff main", revisions=revs) is None
+    assert complete("/diff zz", revisions=revs) is None
 
 
 def test_conversation_history_keeps_only_finished_questions() -> None:

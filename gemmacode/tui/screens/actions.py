@@ -135,6 +135,7 @@ class Actions(_Base):  # type: ignore[misc]
         if isinstance(event, ProseDelta):
             await view.write(event.text)
         elif isinstance(event, PlanReady):
+            turn.num_ctx = event.num_ctx
             n = event.requests
             bar.busy = f"{event.label}: {n} request{'s' * (n != 1)} at {event.num_ctx}"
             for note in event.notes:
@@ -283,6 +284,15 @@ class Actions(_Base):  # type: ignore[misc]
         self.conversation = self.gapp.store.new()
         self.show_conversation(self.conversation)
         self.notify("New conversation")
+
+    def resume_latest(self) -> None:
+        """Open the project's most recent conversation (``gemmacode tui --resume``)."""
+        found = self.gapp.store.list()
+        if not found:
+            self.notify("No past conversation in this project to resume")
+            return
+        self.conversation = found[0]
+        self.show_conversation(found[0])
 
     def do_sessions(self, arg: str) -> None:
         from gemmacode.tui.screens.sessions import SessionsScreen

@@ -74,7 +74,9 @@ class MainScreen(Actions, Screen[None]):
             yield CodeView(id="code")
         yield PromptInput(
             SlashSuggester(
-                lambda: self.query_one(RepoTree).snapshot.files, lambda: self.model_names
+                lambda: self.query_one(RepoTree).snapshot.files,
+                lambda: self.model_names,
+                lambda: self.query_one(RepoTree).snapshot.revisions,
             ),
             id="prompt",
         )
@@ -83,6 +85,8 @@ class MainScreen(Actions, Screen[None]):
     def on_mount(self) -> None:
         self.query_one(StatusBar).status = self.gapp.initial_status()
         self.load_repo()
+        if self.gapp.resume:
+            self.resume_latest()
 
     def on_resize(self) -> None:
         small = self.size.width < 70 or self.size.height < 22
@@ -202,9 +206,14 @@ class MainScreen(Actions, Screen[None]):
             wait = min(most, wait * 2)
         if core is not None:
             try:
-                self.model_names = [c.info.name for c in await core.models()]
+                choices = await core.models()
             except GemmacodeError:  # completion is a convenience; /model reports errors
                 self.model_names = []
+                return
+            self.model_names = [c.info.name for c in choices]
+            digests = getattr(self.gapp.store, "digests", None)  # stored with each answer
+            if isinstance(digests, dict):
+                digests.update({c.info.name: c.info.digest for c in choices if c.info.digest})
 
     # --- the input line --------------------------------------------------------------------
 

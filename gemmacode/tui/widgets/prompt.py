@@ -1,8 +1,8 @@
 """The input line: questions and slash commands, with inline completion and a history.
 
-Completion comes from :func:`gemmacode.tui.slash.complete` over the repository's files and
-the server's models (the app keeps both lists current); Tab or → accepts it. ↑/↓ walk the
-lines sent before. Enter posts the line; the app decides what it means.
+Completion comes from :func:`gemmacode.tui.slash.complete` over the repository's files, its
+revisions (for ``/diff``) and the server's models (the app keeps the lists current); Tab or →
+accepts it. ↑/↓ walk the lines sent before. Enter posts the line; the app decides what it means.
 """
 
 from __future__ import annotations
@@ -18,14 +18,18 @@ from gemmacode.tui.slash import complete
 
 class SlashSuggester(Suggester):
     def __init__(
-        self, paths: Callable[[], Sequence[str]], models: Callable[[], Sequence[str]]
+        self,
+        paths: Callable[[], Sequence[str]],
+        models: Callable[[], Sequence[str]],
+        revisions: Callable[[], Sequence[str]] = tuple,
     ) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
         self._paths = paths
         self._models = models
+        self._revisions = revisions
 
     async def get_suggestion(self, value: str) -> str | None:
-        return complete(value, self._paths(), self._models())
+        return complete(value, self._paths(), self._models(), self._revisions())
 
 
 class PromptInput(Input):

@@ -1,0 +1,162 @@
+"""The app with its real helpers: conversations stored on disk (and resumed after a restart),
+/copy through the clipboard module, the tree's git markers and /diff completion from
+RepoState, and GitPython's child stopped when the app exits."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gemmacode.config import Settings
+from gemmacode.session.conversations import ConversationStore, Sampling
+from gemmacode.tui.app import GemmacodeApp
+from gemmacode.tui.clipboard import FILE_NAME, osc52, terminal_copy
+from gemmacode.tui.stored import PersistentStore
+from gemmacode.tui.widgets.conversation import TurnView
+from gemmacode.tui.widgets.prompt import PromptInput
+from gemmacode.tui.widgets.repo_tree import RepoTree
+from tests.conftest import git
+from tests.fakes.core import FakeCore, ScriptedTask
+from tests.tui.conftest import notices, wait_for
+from tests.tui.test_actions import ready, submit
+
+pytestmark = pytest.mark.anyio
+
+
+def _turns(app: GemmacodeApp) -> list[TurnView]:
+    return list(app.screen.query(TurnView))
+
+
+def _git_children() -> list[str]:
+    me, out = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == me and "cat-file" in cmd:
+                out.append(cmd)
+    return out
+
+
+async def test_answers_are_stored_with_what_reproduces_them_and_resume_after_restart(
+    build: Callable[..., GemmacodeApp], core: FakeCore, repo: Path
+) -> None:
+    settings = Settings()
+    settings.sampling.temperature, settings.sampling.seed = 0.1, 42
+    core.script = lambda label, spec: ScriptedTask(label, prose="Looks **fine**.", num_ctx=4096)
+    app = build(settings=settings)
+    assert isinstance(app.store, PersistentStore)  # the default: on disk
+    app.store.digests["gemma4:e4b"] = "sha256:feed"
+    async with app.run_test(notifications=True) as pilot:
+        await ready(pilot, core)
+        await submit(pilot, "/staged")
+        await wait_for(pilot, lambda: bool(core.tasks) and core.tasks[0].done)
+        await submit(pilot, "where is add?")
+        await wait_for(pilot, lambda: len(core.tasks) == 2 and core.tasks[1].done)
+        await pilot.pause(0.05)
+    with ConversationStore.open(repo, settings) as store:
+        (summary,) = store.conversations()
+        stored = store.turns(summary.id)
+    assert [(t.kind, t.prompt, t.outcome) for t in stored] == [
+        ("review", "/staged", "done"),
+        ("ask", "where is add?", "done"),
+    ]
+    first = stored[0]
+    assert first.answer == "Looks **fine**." and first.model == "gemma4:e4b"
+    assert (first.num_ctx, first.model_digest) == (4096, "sha256:feed")
+    assert first.sampling == Sampling(0.1, 0.9, 40, 42, 1024)
+
+    # A new process: --resume opens it, and a follow-up carries its history.
+    app = build(settings=settings, resume=True)
+    async with app.run_test(notifications=True) as pilot:
+        await ready(pilot, core)
+        await wait_for(pilot, lambda: [t.text for t in _turns(app)][1:] == ["Looks **fine**."])
+        await submit(pilot, "and div?")
+        await wait_for(pilot, lambda: len(core.tasks) == 3 and core.tasks[2].done)
+        assert core.questions[-1][2] == (("where is add?", "Looks **fine**."),)
+        await pilot.pause(0.05)
+    with ConversationStore.open(repo, settings) as store:
+        assert len(store.conversations()) == 1
+        assert [t.prompt for t in store.turns(summary.id)][-1] == "and div?"
+
+
+async def test_new_leaves_the_old_conversation_on_disk_and_empty_ones_are_not_written(
+    build: Callable[..., GemmacodeApp], core: FakeCore, repo: Path
+) -> None:
+    app = build()
+    async with app.run_test(notifications=True) as pilot:
+        await ready(pilot, core)
+        await submit(pilot, "/new")
+        await submit(pilot, "one")
+        await wait_for(pilot, lambda: bool(core.tasks) and core.tasks[0].done)
+        await pilot.pause(0.05)
+        await submit(pilot, "/new")
+        await submit(pilot, "/new")
+    with ConversationStore.open(repo, Settings()) as store:
+        assert [s.title for s in store.conversations()] == ["one"]
+
+
+async def test_resume_with_nothing_stored_says_so(
+    build: Callable[..., GemmacodeApp], core: FakeCore
+) -> None:
+    app = build(resume=True)
+    async with app.run_test(notifications=True) as pilot:
+        await ready(pilot, core)
+        assert "No past conversation" in notices(app)
+
+
+async def test_copy_goes_through_the_terminal_writer_and_the_file(
+    build: Callable[..., GemmacodeApp], core: FakeCore, tmp_path: Path
+) -> None:
+    core.script = lambda label, spec: ScriptedTask(label, prose="Use:\n```py\nx = 1\n```\n")
+    app = build(copy=terminal_copy(tmp_path / "clip", env={}))
+    written: list[str] = []
+    app.write_terminal = written.append  # type: ignore[method-assign]
+    async with app.run_test(notifications=True) as pilot:
+        await ready(pilot, core)
+        await submit(pilot, "/staged")
+        await wait_for(pilot, lambda: bool(core.tasks) and core.tasks[0].done)
+        await pilot.pause(0.05)
+        await submit(pilot, "/copy code")
+        await wait_for(pilot, lambda: "Copied code" in notices(app))
+    assert written == [osc52("x = 1\n")]
+    assert (tmp_path / "clip" / FILE_NAME).read_text() == "x = 1\n"
+    assert "OSC 52" in notices(app) and str(tmp_path / "clip" / FILE_NAME) in notices(app)
+
+
+async def test_tree_markers_diff_completion_and_gitpython_closed_on_exit(
+    build: Callable[..., GemmacodeApp], core: FakeCore, repo: Path
+) -> None:
+    git(repo, "branch", "feature")
+    git(repo, "tag", "v0.1")
+    (repo / "notes.txt").write_text("untracked")
+    before = _git_children()
+    app = build()
+    async with app.run_test(notifications=True) as pilot:
+        await ready(pilot, core)
+        snapshot = app.screen.query_one(RepoTree).snapshot
+        assert snapshot.markers == {
+            "README.md": "staged",
+            "src/app.py": "changed",
+            "notes.txt": "untracked",
+        }
+        assert {"HEAD", "main", "feature", "v0.1"} <= set(snapshot.revisions)
+        prompt = app.screen.query_one(PromptInput)
+        prompt.focus()
+        for line, expected in (
+            ("/diff fe", "/diff feature"),
+            ("/diff main..v", "/diff main..v0.1"),
+        ):
+            prompt.value = ""
+            await pilot.press(*line)
+            await wait_for(pilot, lambda: prompt._suggestion == expected)  # noqa: B023
+            await pilot.press("tab")
+            assert prompt.value == expected
+        assert _git_children() != before  # GitPython's cat-file child runs while the app does
+    assert _git_children() == before
