@@ -13,6 +13,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -43,7 +44,7 @@ class TmuxScreen:
         self.env = {k: v for k, v in os.environ.items() if k != "TMUX"}
         self.env.update(env or {})
         self.env.setdefault("TERM", "xterm-256color")
-        conf = Path(cwd) / f".{self.socket}.conf"
+        conf = Path(tempfile.gettempdir()) / f"{self.socket}.conf"  # not in the work tree
         # escape-time 0: tmux passes Esc at once instead of waiting to see if a sequence follows.
         conf.write_text("set -g escape-time 0\nset -g status off\nset -g remain-on-exit on\n")
         self._conf = conf

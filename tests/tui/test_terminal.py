@@ -1,0 +1,74 @@
+"""The real program in a real terminal: ``gemmacode tui`` in tmux on a fixture repository with
+the embedded model (smollm2), driven by keys and read back with ``capture-pane``.
+
+It checks what a user sees: the status bar shows the context size, a review's answer streams
+(the text grows while the request runs), Esc cancels it and keeps the text, and the UI then
+quits cleanly. Waits poll the screen with generous deadlines: on a shared 2-core machine the
+first token of a review can take half a minute.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.tui.tmux_screen import TmuxScreen, tmux_available
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not tmux_available(), reason="tmux is not installed"),
+]
+
+CALC = "def div(a, b):\n    return a / b\n"
+CHANGE = CALC + "\n\ndef avg(xs):\n    return sum(xs) / len(xs)\n"
+PROMPT_ROW = "› /review calc.py"
+
+
+def answer_text(screen: str) -> str:
+    """The conversation pane's text below the request line (box borders stripped)."""
+    lines = screen.splitlines()
+    start = next((i for i, line in enumerate(lines) if PROMPT_ROW in line), None)
+    if start is None:
+        return ""
+    out = []
+    for line in lines[start + 1 :]:
+        if "╰" in line:
+            break
+        cells = line.split("│")
+        out.append(cells[-2].strip() if len(cells) >= 3 else "")
+    return "\n".join(x for x in out if x)
+
+
+def test_a_review_streams_shows_the_context_size_and_esc_cancels(git_repo: Path) -> None:
+    (git_repo / "calc.py").write_text(CALC)
+    git(git_repo, "add", ".")
+    git(git_repo, "commit", "-q", "-m", "init")
+    (git_repo / "calc.py").write_text(CHANGE)
+    command = [sys.executable, "-m", "gemmacode", "tui", "--backend", "embedded"]
+    command += ["--model", "smollm2"]
+    # A bounded answer, so a missed Esc cannot keep the model busy for long.
+    env = {"GEMMACODE_SAMPLING_NUM_PREDICT": "400"}
+    with TmuxScreen(command, cwd=git_repo, env=env, width=120, height=32) as term:
+        term.wait_for("calc.py", 90)  # the tree: the app is up
+        term.send("/review calc.py", literal=True)
+        term.send("Enter")
+        first = term.wait_for(re.compile(r"ctx \d{3,}"), 180).splitlines()[0]
+        assert re.search(r"ctx \d{3,}", first), first  # in the status bar, the top line
+        term.wait_for(lambda s: len(answer_text(s)) > 0, 240)
+        seen = answer_text(term.screen())
+        grown = term.wait_for(lambda s: len(answer_text(s)) > len(seen), 120)
+        assert answer_text(grown).startswith(seen[:20])  # the same answer, longer: streaming
+        term.send("Escape")
+        cancelled = term.wait_for("cancelled", 60)
+        kept = answer_text(cancelled)
+        assert kept.startswith(seen[:20])  # the text so far stays
+        time.sleep(1.0)  # nothing more arrives after the cancellation
+        assert answer_text(term.screen()) == kept
+        term.send("/quit", literal=True)
+        term.send("Enter")
+        term.wait_for(lambda s: not term.alive() or "Pane is dead" in s, 30)
