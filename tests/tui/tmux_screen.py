@@ -100,6 +100,15 @@ class TmuxScreen:
         out = self._tmux("list-panes", "-t", "t", "-F", "#{pane_dead}")
         return out.strip() == "0"
 
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        """Poll until the program has exited; returns its exit status."""
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still running after {timeout} s:\n{self.screen()}")
+            time.sleep(self.poll_s)
+        return int(self._tmux("display-message", "-p", "-t", "t", "#{pane_dead_status}").strip())
+
     def rss_bytes(self) -> int:
         """The program's resident memory now (Linux)."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
