@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -70,9 +71,17 @@ class GemmacodeApp(App[None]):
     def on_mount(self) -> None:
         self.theme = self.settings.tui.theme
         self.push_screen(self.main)
-        self.run_worker(self.hold_core(), group="core", exit_on_error=False)
+        # After the first paint: opening the core costs the event loop time it needs first.
+        self.call_after_refresh(
+            self.run_worker, self.hold_core(), group="core", exit_on_error=False
+        )
         if self.notice:
             self.notify(self.notice, severity="warning")
+
+    def start_core(self) -> None:
+        """Open the core session in the background. The main screen calls it after its first
+        paint: opening the core costs the event loop time the first paint needs more."""
+        self.run_worker(self.hold_core(), group="core", exit_on_error=False)
 
     def on_unmount(self) -> None:
         """Close what holds files or child processes: the conversation store's database,
@@ -132,9 +141,10 @@ def real_opener(settings: Settings, root: Path) -> CoreOpener:
 
     @contextlib.asynccontextmanager
     async def open_() -> AsyncIterator[CoreSession]:
-        from gemmacode.session.core import open_session
-
-        async with open_session(settings, root=root, live=True) as core:
+        # The core's imports (tree-sitter, tiktoken, httpx, ...) take a few hundred ms of
+        # Python: on a thread, so the event loop keeps painting and reading keys meanwhile.
+        core_module = await asyncio.to_thread(importlib.import_module, "gemmacode.session.core")
+        async with core_module.open_session(settings, root=root, live=True) as core:
             yield core
 
     return open_

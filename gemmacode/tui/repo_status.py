@@ -14,11 +14,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from gemmacode.config import Settings
 from gemmacode.errors import GemmacodeError
-from gemmacode.session.repo_state import RepoState, RepoStatus
+
+if TYPE_CHECKING:  # imported on the worker thread: not on the way to the first paint
+    from gemmacode.session.repo_state import RepoState, RepoStatus
 
 Marker = Literal["staged", "changed", "untracked", "both"]
 RECENT_COMMITS = 30
@@ -61,6 +63,8 @@ class GitCliStatus:
     def _repo(self) -> RepoState | None:
         """The held repository, opened on first use (on the caller's worker thread: GitPython
         takes ~100 ms to import); None outside git."""
+        from gemmacode.session.repo_state import RepoState
+
         with self._lock:
             if self._state is None:
                 try:

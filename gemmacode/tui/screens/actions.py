@@ -25,7 +25,6 @@ from gemmacode.session.events import (
 )
 from gemmacode.tui.clipboard import code_blocks, finding_text
 from gemmacode.tui.conversations import Conversation, Turn, TurnKind
-from gemmacode.tui.export import export
 from gemmacode.tui.widgets.code_view import CodeView
 from gemmacode.tui.widgets.conversation import ConversationView, TurnView
 from gemmacode.tui.widgets.findings import FindingsList
@@ -255,6 +254,8 @@ class Actions(_Base):  # type: ignore[misc]
         )
 
     def do_export(self, arg: str) -> None:
+        from gemmacode.tui.export import export  # SARIF and JSON rendering: only when asked
+
         fmt, _, name = arg.partition(" ")
         conversation = self.current()
         if not conversation.findings():

@@ -84,7 +84,13 @@ class MainScreen(Actions, Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(StatusBar).status = self.gapp.initial_status()
+        self.call_after_refresh(self.after_first_paint)
+
+    def after_first_paint(self) -> None:
+        """What would delay the first paint if it ran before: listing the repository (git,
+        GitPython's import) and opening the core session (its imports, the model)."""
         self.load_repo()
+        self.gapp.start_core()
         if self.gapp.resume:
             self.resume_latest()
 

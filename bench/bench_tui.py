@@ -1,0 +1,175 @@
+"""The terminal UI through a real terminal (tmux): start-up, typing while an answer streams,
+and a long session. Medians and ratios, not pass/fail; the targets are printed beside them.
+
+1. **Start-up**: process start to the first full paint (the input line drawn) and to the
+   first keypress handled (a key sent once painted shows in the input), for ``gemmacode tui``
+   on this repository (embedded backend, so no server is needed) and for Textual's hello
+   world with one input (``bench/tui_hello.py``) as the floor, alternating, ``--runs`` each.
+   Target: at most 1.0 s.
+2. **Streaming**: a scripted core (``bench/tui_scripted.py``) streams Markdown with code
+   blocks at 500 tokens/s for ``--seconds`` (60). Meanwhile a key is typed into the input
+   (and erased) every 0.25 s and the time until the screen shows it is measured: p50/p95
+   (target p95 at most 50 ms). Then how long the last token took to appear after the core
+   handed it over (target at most 100 ms: no growing backlog), and the memory after.
+3. **Session**: ``--answers`` (50) answers of 2,000 tokens each, streamed flat out, one after
+   the other: per-answer time from Enter to its last token on screen, and memory, for the
+   first five against the last five.
+
+Times include tmux's own (``capture-pane`` every 5-10 ms); the machine is shared, so compare
+ratios within one run.
+
+    python bench/bench_tui.py [--runs 5] [--seconds 60] [--answers 50] [--only start|stream|session]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.tui.tmux_screen import TmuxScreen  # noqa: E402
+
+KEY = "§"  # appears nowhere else on either screen
+READY = "ask a question"  # the input's placeholder: the whole layout is painted
+MIB = 1024 * 1024
+
+
+def fixture_repo(base: Path) -> Path:
+    """A small repository for the scripted runs (the tree needs one)."""
+    repo = base / "repo"
+    repo.mkdir()
+    (repo / "calc.py").write_text("def div(a, b):\n    return a / b\n")
+    env = ["-c", "user.name=b", "-c", "user.email=b@example.com"]
+    for args in (["init", "-q", "-b", "main"], ["add", "."], [*env, "commit", "-q", "-m", "x"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    return repo
+
+
+def wait(term: TmuxScreen, test: object, timeout: float = 60.0, poll: float = 0.005) -> float:
+    """Poll the screen until ``test(screen)``; returns the monotonic time it was seen."""
+    term.poll_s = poll
+    term.wait_for(test, timeout)  # type: ignore[arg-type]
+    return time.monotonic()
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def startup(runs: int) -> None:
+    gemmacode = [sys.executable, "-m", "gemmacode", "tui", "--backend", "embedded"]
+    gemmacode += ["--model", "smollm2"]
+    apps = {
+        "gemmacode tui": (gemmacode, READY),
+        "textual hello": ([sys.executable, str(ROOT / "bench" / "tui_hello.py")], "hello, world"),
+    }
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in apps}
+    for _ in range(runs):
+        for name, (command, ready) in apps.items():
+            with TmuxScreen(command, cwd=ROOT) as term:
+                painted = wait(term, ready) - term.started
+                term.send(KEY, literal=True)
+                handled = wait(term, KEY) - term.started
+            times[name][0].append(painted)
+            times[name][1].append(handled)
+    paint_floor, key_floor = (statistics.median(v) for v in times["textual hello"])
+    print(f"start-up (median of {runs}, through tmux; target <= 1.0 s)")
+    for name, (paint, key) in times.items():
+        p, k = statistics.median(paint), statistics.median(key)
+        print(
+            f"  {name:<14} first paint {p:5.2f} s ({p / paint_floor:4.2f}x floor)   "
+            f"first key handled {k:5.2f} s ({k / key_floor:4.2f}x floor)"
+        )
+
+
+def streaming(seconds: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        repo, arrivals = fixture_repo(Path(tmp)), Path(tmp) / "arrivals"
+        command = [sys.executable, str(ROOT / "bench" / "tui_scripted.py"), str(repo)]
+        command += ["--rate", "500", "--seconds", str(seconds), "--arrivals", str(arrivals)]
+        with TmuxScreen(command, cwd=repo) as term:
+            wait(term, READY)
+            rss_before = term.rss_bytes()
+            term.send("go", literal=True)
+            term.send("Enter")
+            wait(term, "Step 1")
+            latencies: list[float] = []
+            end = time.monotonic() + seconds + 30
+            while not arrivals.exists() and time.monotonic() < end:
+                t0 = time.monotonic()
+                term.send(KEY, literal=True)
+                latencies.append(wait(term, KEY) - t0)
+                t0 = time.monotonic()
+                term.send("BSpace")
+                latencies.append(wait(term, lambda s: KEY not in s) - t0)
+                time.sleep(0.25)
+            shown = wait(term, re.compile(r"END-1(?!\d)"), timeout=120, poll=0.002)
+            arrived = float(arrivals.read_text().split()[1])
+            lag = time.time() - (time.monotonic() - shown) - arrived
+            time.sleep(1.0)
+            rss_after = term.rss_bytes()
+    print(f"streaming 500 tokens/s of Markdown for {seconds:.0f} s")
+    print(
+        f"  keypress to screen: p50 {pct(latencies, 50) * 1e3:5.1f} ms, "
+        f"p95 {pct(latencies, 95) * 1e3:5.1f} ms, max {max(latencies) * 1e3:5.1f} ms "
+        f"over {len(latencies)} keys (target p95 <= 50 ms)"
+    )
+    print(f"  last token on screen {lag * 1e3:6.1f} ms after it arrived (target <= 100 ms)")
+    before, after = rss_before / MIB, rss_after / MIB
+    print(f"  memory: {before:.0f} MiB before, {after:.0f} MiB after the answer")
+
+
+def session(answers: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        repo, arrivals = fixture_repo(Path(tmp)), Path(tmp) / "arrivals"
+        command = [sys.executable, str(ROOT / "bench" / "tui_scripted.py"), str(repo)]
+        command += ["--rate", "0", "--tokens", "2000", "--arrivals", str(arrivals)]
+        took: list[float] = []
+        rss: list[int] = []
+        with TmuxScreen(command, cwd=repo) as term:
+            wait(term, READY)
+            rss.append(term.rss_bytes())
+            for n in range(1, answers + 1):
+                term.send(f"question {n}", literal=True)
+                t0 = time.monotonic()
+                term.send("Enter")
+                took.append(wait(term, re.compile(rf"END-{n}(?!\d)"), 120, 0.01) - t0)
+                rss.append(term.rss_bytes())
+    first, last = statistics.median(took[:5]), statistics.median(took[-5:])
+    print(f"session of {answers} answers of 2,000 tokens (flat out)")
+    print(
+        f"  per-answer render: first five {first:5.2f} s, last five {last:5.2f} s "
+        f"(ratio {last / first:4.2f})"
+    )
+    print(
+        f"  memory: {rss[0] / MIB:.0f} MiB at start, {rss[5] / MIB:.0f} MiB after 5, "
+        f"{rss[-1] / MIB:.0f} MiB after {answers}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--answers", type=int, default=50)
+    parser.add_argument("--only", choices=("start", "stream", "session"))
+    args = parser.parse_args()
+    if args.only in (None, "start"):
+        startup(args.runs)
+    if args.only in (None, "stream"):
+        streaming(args.seconds)
+    if args.only in (None, "session"):
+        session(args.answers)
+
+
+if __name__ == "__main__":
+    main()
