@@ -70,11 +70,7 @@ class GemmacodeApp(App[None]):
 
     def on_mount(self) -> None:
         self.theme = self.settings.tui.theme
-        self.push_screen(self.main)
-        # After the first paint: opening the core costs the event loop time it needs first.
-        self.call_after_refresh(
-            self.run_worker, self.hold_core(), group="core", exit_on_error=False
-        )
+        self.push_screen(self.main)  # it calls start_core once it has painted
         if self.notice:
             self.notify(self.notice, severity="warning")
 

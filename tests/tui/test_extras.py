@@ -160,3 +160,22 @@ async def test_tree_markers_diff_completion_and_gitpython_closed_on_exit(
             assert prompt.value == expected
         assert _git_children() != before  # GitPython's cat-file child runs while the app does
     assert _git_children() == before
+
+
+async def test_the_core_is_opened_once_after_the_first_paint(
+    build: Callable[..., GemmacodeApp], core: FakeCore
+) -> None:
+    import contextlib
+
+    opened: list[float] = []
+
+    @contextlib.asynccontextmanager
+    async def counting():  # type: ignore[no-untyped-def]
+        opened.append(1)
+        yield core
+
+    app = build(opener=counting)
+    async with app.run_test() as pilot:
+        await ready(pilot, core)
+        await pilot.pause(0.2)
+        assert opened == [1]

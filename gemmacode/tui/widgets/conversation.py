@@ -8,11 +8,22 @@ says why it is incomplete.
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownStream
+
+FLUSH_S = 1 / 15  # how often streamed text reaches the Markdown widget
+CHUNK_CHARS = 4000  # past this, a streamed answer continues in a new Markdown widget
+_FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
+
+
+def _fences(text: str) -> int:
+    return len(_FENCE.findall(text))
 
 
 class TurnView(Vertical):
@@ -34,8 +45,24 @@ class TurnView(Vertical):
         self.notes = Static("", classes="note")
         self.notes.display = False
         self._stream: MarkdownStream | None = None
-        self.text = ""
+        self._parts: list[str] = []
+        self._unsent: list[str] = []
+        self._flush_timer: Timer | None = None
+        self._chunk_chars = 0  # text in the current Markdown widget
+        self._chunk: list[str] = []  # the text in it
+        self._follow_pending = False
         self._notes: list[str] = []
+
+    @property
+    def text(self) -> str:
+        """The answer so far (kept as parts: appending to one string is quadratic)."""
+        if len(self._parts) > 1:
+            self._parts[:] = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._parts[:] = [value]
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"› {self.request}"), classes="request")
@@ -43,17 +70,65 @@ class TurnView(Vertical):
         yield self.notes
 
     async def write(self, fragment: str) -> None:
+        """Add a fragment of the answer. Fragments reach the Markdown widget in batches,
+        at most every :data:`FLUSH_S`: each append lays the answer out again, so one per
+        token (hundreds a second) falls ever further behind as the answer grows."""
         if self._stream is None:
             self._stream = Markdown.get_stream(self.markdown)
-        self.text += fragment
-        await self._stream.write(fragment)
+        self._parts.append(fragment)
+        self._unsent.append(fragment)
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_S, self._flush)
+
+    async def _flush(self) -> None:
+        self._flush_timer = None
+        if not self._unsent or self._stream is None:
+            return
+        batch = "".join(self._unsent)
+        self._unsent.clear()
+        cut = self._chunk_break(batch) if self._chunk_chars > CHUNK_CHARS else -1
+        if cut < 0:
+            self._chunk_chars += len(batch)
+            self._chunk.append(batch)
+            await self._stream.write(batch)
+        else:
+            await self._stream.write(batch[:cut])
+            await self._stream.stop()
+            self.markdown = Markdown("")
+            await self.mount(self.markdown, before=self.notes)
+            self._stream = Markdown.get_stream(self.markdown)
+            rest = batch[cut:]
+            self._chunk_chars, self._chunk = len(rest), [rest]
+            await self._stream.write(rest)
         self._follow()
 
+    def _chunk_break(self, batch: str) -> int:
+        """Where to start a new Markdown widget in ``batch``: after its last blank line
+        that is outside a code block; -1 when there is none. A long answer is kept as
+        several widgets so an append lays out only the last one, not the whole answer."""
+        self._chunk[:] = ["".join(self._chunk)]  # fences counted on whole lines only
+        cut = batch.rfind("\n\n")
+        while cut >= 0:
+            if _fences(self._chunk[0] + batch[: cut + 2]) % 2 == 0:
+                return cut + 2
+            cut = batch.rfind("\n\n", 0, cut)
+        return -1
+
     def _follow(self) -> None:
+        """Check the anchor once per refresh, not once per fragment (hundreds a second)."""
+        if isinstance(self.parent, ConversationView) and not self._follow_pending:
+            self._follow_pending = True
+            self.parent.call_after_refresh(self._followed)
+
+    def _followed(self) -> None:
+        self._follow_pending = False
         if isinstance(self.parent, ConversationView):
-            self.parent.call_after_refresh(self.parent.follow)
+            self.parent.follow()
 
     async def close(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+        await self._flush()
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
