@@ -113,8 +113,8 @@ def streaming(seconds: float) -> None:
                 latencies.append(wait(term, lambda s: KEY not in s) - t0)
                 time.sleep(0.25)
             shown = wait(term, re.compile(r"END-1(?!\d)"), timeout=120, poll=0.002)
-            arrived = float(arrivals.read_text().split()[1])
-            lag = time.time() - (time.monotonic() - shown) - arrived
+            _, handed, due = (float(x) for x in arrivals.read_text().split())
+            shown_wall = time.time() - (time.monotonic() - shown)
             time.sleep(1.0)
             rss_after = term.rss_bytes()
     print(f"streaming 500 tokens/s of Markdown for {seconds:.0f} s")
@@ -123,7 +123,11 @@ def streaming(seconds: float) -> None:
         f"p95 {pct(latencies, 95) * 1e3:5.1f} ms, max {max(latencies) * 1e3:5.1f} ms "
         f"over {len(latencies)} keys (target p95 <= 50 ms)"
     )
-    print(f"  last token on screen {lag * 1e3:6.1f} ms after it arrived (target <= 100 ms)")
+    print(
+        f"  last token on screen {(shown_wall - due) * 1e3:7.1f} ms after a server at 500/s "
+        f"sent it (target <= 100 ms); {(shown_wall - handed) * 1e3:6.1f} ms after the UI "
+        f"took it from the core"
+    )
     before, after = rss_before / MIB, rss_after / MIB
     print(f"  memory: {before:.0f} MiB before, {after:.0f} MiB after the answer")
 

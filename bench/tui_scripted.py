@@ -4,8 +4,10 @@ Every question is answered by :class:`PacedTask`: Markdown with headings, lists 
 blocks, cut into token-sized pieces (about 4 characters) sent at ``--rate`` tokens per second
 for ``--seconds`` (``--rate 0``: as fast as the UI takes them, ``--tokens`` of them). The last
 piece is a marker (``END-<n>``, n counting answers from 1); the moment it is handed to the UI
-is written to ``--arrivals`` (one ``n time.time()`` line per answer), so the bench can tell
-how long the screen took to show it.
+is written to ``--arrivals`` (one ``n handed due`` line per answer: ``time.time()`` when it
+was handed over, and when a server streaming at the pace would have sent it), so the bench can
+tell how long the screen took to show it. The UI pulls events as it handles them, so a UI that
+falls behind delays the hand-over too: the due time is the fair reference.
 
     python bench/tui_scripted.py REPO --rate 500 --seconds 60 --arrivals FILE
 """
@@ -80,7 +82,7 @@ class PacedTask:
     async def _events(self) -> AsyncIterator[TaskEvent]:
         yield PlanReady("scripted answer", 1, 8192)
         pieces, sent = tokens(), []
-        start = time.monotonic()
+        start, start_wall = time.monotonic(), time.time()
         try:
             if self.rate > 0:
                 due_total = int(self.rate * self.seconds)
@@ -100,7 +102,8 @@ class PacedTask:
             sent.append(marker)
             yield ProseDelta(marker)
             with self.arrivals.open("a") as fh:
-                fh.write(f"{self.n} {time.time()}\n")
+                due = start_wall + self.seconds if self.rate > 0 else time.time()
+                fh.write(f"{self.n} {time.time()} {due}\n")
             yield Finished("done", "".join(sent), (), "scripted", seconds=time.monotonic() - start)
         finally:
             self._done = True

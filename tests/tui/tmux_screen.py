@@ -55,6 +55,7 @@ class TmuxScreen:
             f"exec {line}",
         )  # fmt: skip
         self.pid = int(self._tmux("display-message", "-p", "-t", "t", "#{pane_pid}").strip())
+        self._socket_path = self._tmux("display-message", "-p", "#{socket_path}").strip()
 
     def _tmux(self, *args: str) -> str:
         done = subprocess.run(
@@ -119,6 +120,8 @@ class TmuxScreen:
     def close(self) -> None:
         self._tmux("kill-server")
         self._conf.unlink(missing_ok=True)
+        if self._socket_path:  # tmux leaves its socket file behind
+            Path(self._socket_path).unlink(missing_ok=True)
 
     def __enter__(self) -> TmuxScreen:
         return self
