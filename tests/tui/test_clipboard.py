@@ -189,7 +189,10 @@ class Tmux:
         return self("show-buffer") if names else None
 
     def kill(self) -> None:
+        socket = self("display-message", "-p", "#{socket_path}").strip()
         self("kill-server")
+        if socket:  # tmux leaves its socket file behind
+            Path(socket).unlink(missing_ok=True)
 
 
 def _wait(check: Callable[[], object], timeout: float = 20.0) -> object:

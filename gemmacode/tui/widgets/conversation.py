@@ -1,13 +1,14 @@
 """The conversation pane: each request and its answer, streamed as Markdown.
 
-Answers stream through Textual's ``MarkdownStream`` (fragments batched into the widget, so a
-long answer does not slow typing), and the pane follows the bottom only while the user is
+Answers stream into Markdown widgets in batches (see :meth:`TurnView.write`), so a long
+answer does not slow typing, and the pane follows the bottom only while the user is
 there (``anchor``): scroll up to read and it stays put. A cut-short answer keeps its text and
 says why it is incomplete.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from rich.text import Text
@@ -15,7 +16,6 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import Markdown, Static
-from textual.widgets._markdown import MarkdownStream
 
 FLUSH_S = 1 / 15  # how often streamed text reaches the Markdown widget
 CHUNK_CHARS = 4000  # past this, a streamed answer continues in a new Markdown widget
@@ -44,7 +44,7 @@ class TurnView(Vertical):
         self.markdown = Markdown("")
         self.notes = Static("", classes="note")
         self.notes.display = False
-        self._stream: MarkdownStream | None = None
+        self._flush_lock = asyncio.Lock()
         self._parts: list[str] = []
         self._unsent: list[str] = []
         self._flush_timer: Timer | None = None
@@ -71,36 +71,35 @@ class TurnView(Vertical):
 
     async def write(self, fragment: str) -> None:
         """Add a fragment of the answer. Fragments reach the Markdown widget in batches,
-        at most every :data:`FLUSH_S`: each append lays the answer out again, so one per
-        token (hundreds a second) falls ever further behind as the answer grows."""
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.markdown)
+        at most every :data:`FLUSH_S`, one append at a time: each append lays the answer out
+        again, so one per token (hundreds a second) falls ever further behind as the answer
+        grows. (Textual's ``MarkdownStream`` is not used: its ``stop()`` cancels an append in
+        flight and starts another, and two appends at once lose text.)"""
         self._parts.append(fragment)
         self._unsent.append(fragment)
         if self._flush_timer is None:
             self._flush_timer = self.set_timer(FLUSH_S, self._flush)
 
     async def _flush(self) -> None:
-        self._flush_timer = None
-        if not self._unsent or self._stream is None:
-            return
-        batch = "".join(self._unsent)
-        self._unsent.clear()
-        cut = self._chunk_break(batch) if self._chunk_chars > CHUNK_CHARS else -1
-        if cut < 0:
-            self._chunk_chars += len(batch)
-            self._chunk.append(batch)
-            await self._stream.write(batch)
-        else:
-            await self._stream.write(batch[:cut])
-            await self._stream.stop()
-            self.markdown = Markdown("")
-            await self.mount(self.markdown, before=self.notes)
-            self._stream = Markdown.get_stream(self.markdown)
-            rest = batch[cut:]
-            self._chunk_chars, self._chunk = len(rest), [rest]
-            await self._stream.write(rest)
-        self._follow()
+        async with self._flush_lock:
+            self._flush_timer = None
+            if not self._unsent:
+                return
+            batch = "".join(self._unsent)
+            self._unsent.clear()
+            cut = self._chunk_break(batch) if self._chunk_chars > CHUNK_CHARS else -1
+            if cut < 0:
+                self._chunk_chars += len(batch)
+                self._chunk.append(batch)
+                await self.markdown.append(batch)
+            else:
+                await self.markdown.append(batch[:cut])
+                self.markdown = Markdown("")
+                await self.mount(self.markdown, before=self.notes)
+                rest = batch[cut:]
+                self._chunk_chars, self._chunk = len(rest), [rest]
+                await self.markdown.append(rest)
+            self._follow()
 
     def _chunk_break(self, batch: str) -> int:
         """Where to start a new Markdown widget in ``batch``: after its last blank line
@@ -129,9 +128,6 @@ class TurnView(Vertical):
         if self._flush_timer is not None:
             self._flush_timer.stop()
         await self._flush()
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
 
     def note(self, text: str, kind: str = "") -> None:
         self._notes.append(text)
