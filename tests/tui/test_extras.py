@@ -179,3 +179,27 @@ async def test_the_core_is_opened_once_after_the_first_paint(
         await ready(pilot, core)
         await pilot.pause(0.2)
         assert opened == [1]
+
+
+async def test_a_long_streamed_answer_is_kept_whole_in_chunks_that_never_split_code(
+    build: Callable[..., GemmacodeApp], core: FakeCore
+) -> None:
+    from textual.widgets import Markdown
+
+    from gemmacode.tui.widgets.conversation import DoneChunk, _fences
+
+    section = "## Part {n}\n\nSome words about it.\n\n```py\nx = {n}\n\ny = x * 2\n```\n\n"
+    prose = "".join(section.format(n=n) for n in range(150)) + "END"
+    core.script = lambda label, spec: ScriptedTask(label, prose=prose, piece=37, delay_s=0.005)
+    app = build()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot, core)
+        await submit(pilot, "long one")
+        await wait_for(pilot, lambda: bool(core.tasks) and core.tasks[0].done, timeout=30)
+        await pilot.pause(0.3)
+        view = _turns(app)[0]
+        chunks = list(view.query(DoneChunk))
+        live = list(view.query(Markdown))
+        assert len(chunks) >= 2 and len(live) == 1  # finished parts frozen, one still live
+        assert "".join(c.source for c in chunks) + live[0].source == prose == view.text
+        assert all(_fences(c.source) % 2 == 0 for c in chunks)  # no chunk ends inside code

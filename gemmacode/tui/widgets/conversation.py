@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import re
 
+from rich.markdown import Markdown as RichMarkdown
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.timer import Timer
 from textual.widgets import Markdown, Static
 
@@ -26,6 +28,22 @@ def _fences(text: str) -> int:
     return len(_FENCE.findall(text))
 
 
+class DoneChunk(Static):
+    """A finished part of a long answer, drawn by Rich's Markdown in one widget. Its height at
+    a width is measured once: the pane lays out every chunk again whenever the answer below
+    grows, and measuring renders the whole chunk."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(RichMarkdown(text), classes="done")
+        self.source = text
+        self._heights: dict[int, int] = {}
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if width not in self._heights:
+            self._heights[width] = super().get_content_height(container, viewport, width)
+        return self._heights[width]
+
+
 class TurnView(Vertical):
     """One request (a header line), its streamed answer and a footnote line."""
 
@@ -33,6 +51,7 @@ class TurnView(Vertical):
     TurnView { height: auto; margin: 0 0 1 0; }
     TurnView > .request { color: $accent; text-style: bold; }
     TurnView > Markdown { margin: 0; padding: 0 1 0 0; }
+    TurnView > .done { margin: 0 0 1 0; padding: 0 1 0 1; }
     TurnView > .note { color: $text-muted; }
     TurnView > .note.-warning { color: $warning; }
     TurnView > .note.-error { color: $error; }
@@ -87,15 +106,20 @@ class TurnView(Vertical):
                 return
             batch = "".join(self._unsent)
             self._unsent.clear()
-            cut = self._chunk_break(batch) if self._chunk_chars > CHUNK_CHARS else -1
+            big = self._chunk_chars + len(batch) > CHUNK_CHARS
+            cut = self._chunk_break(batch) if big else -1
             if cut < 0:
                 self._chunk_chars += len(batch)
                 self._chunk.append(batch)
                 await self.markdown.append(batch)
             else:
-                await self.markdown.append(batch[:cut])
-                self.markdown = Markdown("")
+                # The finished part becomes one Static of Rich's Markdown: one widget to lay
+                # out and keep instead of one per paragraph, list item and code block.
+                done = "".join(self._chunk) + batch[:cut]
+                old, self.markdown = self.markdown, Markdown("")
+                await self.mount(DoneChunk(done), before=old)
                 await self.mount(self.markdown, before=self.notes)
+                await old.remove()
                 rest = batch[cut:]
                 self._chunk_chars, self._chunk = len(rest), [rest]
                 await self.markdown.append(rest)
