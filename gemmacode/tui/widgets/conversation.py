@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 from rich.markdown import Markdown as RichMarkdown
 from rich.text import Text
@@ -20,7 +21,7 @@ from textual.timer import Timer
 from textual.widgets import Markdown, Static
 
 FLUSH_S = 1 / 15  # how often streamed text reaches the Markdown widget
-CHUNK_CHARS = 4000  # past this, a streamed answer continues in a new Markdown widget
+CHUNK_CHARS = 2000  # past this, a streamed answer continues in a new Markdown widget
 _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
 
 
@@ -69,6 +70,7 @@ class TurnView(Vertical):
         self._flush_timer: Timer | None = None
         self._chunk_chars = 0  # text in the current Markdown widget
         self._chunk: list[str] = []  # the text in it
+        self._flush_cost = 0.0  # seconds the last append took
         self._follow_pending = False
         self._notes: list[str] = []
 
@@ -97,7 +99,9 @@ class TurnView(Vertical):
         self._parts.append(fragment)
         self._unsent.append(fragment)
         if self._flush_timer is None:
-            self._flush_timer = self.set_timer(FLUSH_S, self._flush)
+            # Appends get no more than about a third of the event loop, whatever they cost,
+            # so keys are handled between them.
+            self._flush_timer = self.set_timer(max(FLUSH_S, 2 * self._flush_cost), self._flush)
 
     async def _flush(self) -> None:
         async with self._flush_lock:
@@ -106,6 +110,7 @@ class TurnView(Vertical):
                 return
             batch = "".join(self._unsent)
             self._unsent.clear()
+            started = time.monotonic()
             big = self._chunk_chars + len(batch) > CHUNK_CHARS
             cut = self._chunk_break(batch) if big else -1
             if cut < 0:
@@ -123,6 +128,7 @@ class TurnView(Vertical):
                 rest = batch[cut:]
                 self._chunk_chars, self._chunk = len(rest), [rest]
                 await self.markdown.append(rest)
+            self._flush_cost = time.monotonic() - started
             self._follow()
 
     def _chunk_break(self, batch: str) -> int:
