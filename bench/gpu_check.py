@@ -27,7 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gemmacode.gpu.monitor import GpuMonitor, MemoryReading, NvmlSource  # noqa: E402
+from gemmacode.gpu.monitor import GpuMonitor  # noqa: E402
+from gemmacode.gpu.nvml import NvmlSource  # noqa: E402
+from gemmacode.gpu.reading import MemoryReading  # noqa: E402
 
 MIB = 1024**2
 GIB = 1024**3
