@@ -102,13 +102,18 @@ class TmuxScreen:
         return out.strip() == "0"
 
     def wait_exit(self, timeout: float = 30.0) -> int:
-        """Poll until the program has exited; returns its exit status."""
+        """Poll until the program has exited; returns its exit status, or minus the signal
+        that ended it."""
         deadline = time.monotonic() + timeout
         while self.alive():
             if time.monotonic() > deadline:
                 raise AssertionError(f"still running after {timeout} s:\n{self.screen()}")
             time.sleep(self.poll_s)
-        return int(self._tmux("display-message", "-p", "-t", "t", "#{pane_dead_status}").strip())
+        fmt = "#{pane_dead_status}:#{pane_dead_signal}"
+        status, _, signal = (
+            self._tmux("display-message", "-p", "-t", "t", fmt).strip().partition(":")
+        )
+        return int(status) if status else -int(signal or 0)
 
     def rss_bytes(self) -> int:
         """The program's resident memory now (Linux)."""

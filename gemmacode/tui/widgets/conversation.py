@@ -67,10 +67,10 @@ class TurnView(Vertical):
         self._flush_lock = asyncio.Lock()
         self._parts: list[str] = []
         self._unsent: list[str] = []
-        self._flush_timer: Timer | None = None
         self._chunk_chars = 0  # text in the current Markdown widget
         self._chunk: list[str] = []  # the text in it
-        self._flush_cost = 0.0  # seconds the last append took
+        self._next_flush = 0.0  # monotonic time before which fragments are held back
+        self._tail: Timer | None = None  # the pending flush of what arrived since the last
         self._follow_pending = False
         self._notes: list[str] = []
 
@@ -98,14 +98,22 @@ class TurnView(Vertical):
         flight and starts another, and two appends at once lose text.)"""
         self._parts.append(fragment)
         self._unsent.append(fragment)
-        if self._flush_timer is None:
-            # Appends get no more than about a third of the event loop, whatever they cost,
-            # so keys are handled between them.
-            self._flush_timer = self.set_timer(max(FLUSH_S, 2 * self._flush_cost), self._flush)
+        # Appends get no more than about a third of the event loop, whatever they cost, so
+        # keys are handled between them. The flush runs here, in the caller's task; what
+        # arrives between flushes goes out on the app's timer (a timer of this widget, set
+        # while it was being mounted, sometimes never fired, and the answer stayed unsent).
+        now = time.monotonic()
+        if now >= self._next_flush:
+            await self._flush()
+        elif self._tail is None:
+            self._tail = self.app.set_timer(self._next_flush - now, self._flush_tail)
+
+    async def _flush_tail(self) -> None:
+        self._tail = None
+        await self._flush()
 
     async def _flush(self) -> None:
         async with self._flush_lock:
-            self._flush_timer = None
             if not self._unsent:
                 return
             batch = "".join(self._unsent)
@@ -128,7 +136,8 @@ class TurnView(Vertical):
                 rest = batch[cut:]
                 self._chunk_chars, self._chunk = len(rest), [rest]
                 await self.markdown.append(rest)
-            self._flush_cost = time.monotonic() - started
+            cost = time.monotonic() - started
+            self._next_flush = time.monotonic() + max(FLUSH_S, 2 * cost)
             self._follow()
 
     def _chunk_break(self, batch: str) -> int:
@@ -155,8 +164,9 @@ class TurnView(Vertical):
             self.parent.follow()
 
     async def close(self) -> None:
-        if self._flush_timer is not None:
-            self._flush_timer.stop()
+        if self._tail is not None:
+            self._tail.stop()
+            self._tail = None
         await self._flush()
 
     def note(self, text: str, kind: str = "") -> None:
