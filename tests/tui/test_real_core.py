@@ -216,7 +216,8 @@ async def test_no_server_is_said_with_the_fix(
     async with app.run_test(notifications=True, size=(160, 40)) as pilot:
         await wait_for(pilot, lambda: "not reachable" in bar(app), 10)
         await wait_for(pilot, lambda: "ollama serve" in notices(app), 10)
-        assert "files (2)" in screen_text(app)  # the UI is usable meanwhile
+        # the UI is usable meanwhile (the tree is listed after the first paint, on a thread)
+        await wait_for(pilot, lambda: "files (2)" in screen_text(app), 10)
 
 
 async def test_missing_model_is_said_and_found_once_pulled(
