@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gemmacode.errors import NotARepositoryError, UsageError
+from gemmacode.index.catfile import parse_batch, wanted_blobs
 
 NULL_SHA = "0" * 40
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -108,22 +109,11 @@ class HookGit:
 
     def read_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
         """Contents of several blobs in one ``git cat-file --batch`` call."""
-        wanted = [s for s in dict.fromkeys(shas) if s and s != NULL_SHA]
+        wanted = wanted_blobs(shas)
         if not wanted:
             return {}
         raw = self.run("cat-file", "--batch", stdin=("\n".join(wanted) + "\n").encode())
-        out: dict[str, bytes] = {}
-        pos = 0
-        for sha in wanted:
-            nl = raw.index(b"\n", pos)
-            header = raw[pos:nl].split(b" ")
-            pos = nl + 1
-            if len(header) < 3 or header[1] == b"missing":
-                continue
-            size = int(header[2])
-            out[sha] = raw[pos : pos + size]
-            pos += size + 1
-        return out
+        return parse_batch(raw, wanted)
 
 
 def absolute_index(env: Mapping[str, str], cwd: Path) -> Path | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from gemmacode.errors import NotARepositoryError, UsageError
+from gemmacode.index.catfile import parse_batch, wanted_blobs
 from gemmacode.index.languages import language_for
 from gemmacode.index.pathquote import quote_path
 from gemmacode.review.diff import FileDiff, parse_diff
@@ -38,7 +39,6 @@ class SymbolFinder(Protocol):
 
 
 _RANGE = re.compile(r"^(?P<path>.+):(?P<start>\d+)(?:-(?P<end>\d+))?$")
-_NULL_BLOB = "0" * 40
 DIFF_ARGS = (
     "--no-color",
     "--no-ext-diff",
@@ -123,22 +123,11 @@ def repo_root(start: Path) -> Path:
 
 def read_blobs(root: Path, shas: Sequence[str]) -> dict[str, bytes]:
     """Contents of several blobs in one ``git cat-file --batch`` call."""
-    wanted = [s for s in dict.fromkeys(shas) if s and s != _NULL_BLOB]
+    wanted = wanted_blobs(shas)
     if not wanted:
         return {}
     raw = git(root, "cat-file", "--batch", stdin=("\n".join(wanted) + "\n").encode())
-    out: dict[str, bytes] = {}
-    pos = 0
-    for sha in wanted:
-        nl = raw.index(b"\n", pos)
-        header = raw[pos:nl].split(b" ")
-        pos = nl + 1
-        if len(header) < 3 or header[1] == b"missing":
-            continue
-        size = int(header[2])
-        out[sha] = raw[pos : pos + size]
-        pos += size + 1
-    return out
+    return parse_batch(raw, wanted)
 
 
 def _decode(data: bytes) -> str | None:
