@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,16 +104,33 @@ def streaming(seconds: float) -> None:
             term.send("Enter")
             wait(term, "Step 1")
             latencies: list[float] = []
+            marker = re.compile(r"END-1(?!\d)")
+            end_seen: list[float] = []  # when the last token was first on screen
+
+            def seen(test: Callable[[str], bool]) -> Callable[[str], bool]:
+                """``test``, noting on the way whether the last token is on screen: it must
+                be timed as it appears, not when the typing loop next looks for it."""
+
+                def check(screen: str) -> bool:
+                    if not end_seen and marker.search(screen):
+                        end_seen.append(time.monotonic())
+                    return test(screen)
+
+                return check
+
             end = time.monotonic() + seconds + 30
             while not arrivals.exists() and time.monotonic() < end:
                 t0 = time.monotonic()
                 term.send(KEY, literal=True)
-                latencies.append(wait(term, KEY) - t0)
+                latencies.append(wait(term, seen(lambda s: KEY in s)) - t0)
                 t0 = time.monotonic()
                 term.send("BSpace")
-                latencies.append(wait(term, lambda s: KEY not in s) - t0)
-                time.sleep(0.25)
-            shown = wait(term, re.compile(r"END-1(?!\d)"), timeout=120, poll=0.002)
+                latencies.append(wait(term, seen(lambda s: KEY not in s)) - t0)
+                pause = time.monotonic() + 0.25
+                while time.monotonic() < pause:  # watching the screen meanwhile
+                    seen(lambda s: True)(term.screen())
+                    time.sleep(0.005)
+            shown = end_seen[0] if end_seen else wait(term, marker, timeout=120, poll=0.002)
             _, handed, due = (float(x) for x in arrivals.read_text().split())
             shown_wall = time.time() - (time.monotonic() - shown)
             time.sleep(1.0)
