@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from gemmacode.commands.tui_cmd import FRAME_RATE  # noqa: E402
+
+os.environ.setdefault("TEXTUAL_FPS", FRAME_RATE)  # as `gemmacode tui` runs, before textual loads
 
 from gemmacode.config import Settings  # noqa: E402
 from gemmacode.session.events import Finished, PlanReady, ProseDelta, TaskEvent  # noqa: E402
@@ -121,7 +126,9 @@ def main() -> None:
     core.script = lambda label, spec: PacedTask(  # type: ignore[assignment,return-value]
         args.rate, args.seconds, args.tokens, args.arrivals
     )
-    app = make_app(args.repo, Settings(), opener=opener(core), store=MemoryStore())
+    app = make_app(
+        args.repo, Settings(), opener=opener(core), store=MemoryStore(), freeze_gc=True
+    )  # as `gemmacode tui` runs it
     app.run()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -33,6 +34,7 @@ from gemmacode.tui.screens.main import MainScreen
 from gemmacode.tui.stored import PersistentStore
 
 CoreOpener = Callable[[], AbstractAsyncContextManager[CoreSession]]
+_FULL_EVERY = gc.get_threshold()[2]  # the collector's own rhythm for full passes
 RETRY_S = (2.0, 30.0)  # first wait before re-opening the session, and the most it grows to
 
 
@@ -53,8 +55,10 @@ class GemmacodeApp(App[None]):
         retry_s: tuple[float, float] = RETRY_S,
         resume: bool = False,
         notice: str = "",
+        freeze_gc: bool = False,
     ) -> None:
         super().__init__()
+        self.freeze_gc = freeze_gc  # see settle_memory
         self.resume = resume  # open the project's latest conversation at start
         self.notice = notice  # a warning to show once mounted (conversations not saved)
         self.root = root
@@ -78,6 +82,26 @@ class GemmacodeApp(App[None]):
         """Open the core session in the background. The main screen calls it after its first
         paint: opening the core costs the event loop time the first paint needs more."""
         self.run_worker(self.hold_core(), group="core", exit_on_error=False)
+
+    def defer_full_collections(self) -> None:
+        """An answer starts streaming: no full collection until it ends (young objects are
+        still collected as usual). A full pass walks every object the process holds, a list
+        that grows with the answer on screen: 20-50 ms a minute into a long answer, often
+        enough to stall a keypress. :meth:`settle_memory` makes up for it once the answer is
+        done. Only with ``freeze_gc`` (the ``gemmacode`` process itself; tests run many apps
+        in one process and keep the collector as it is)."""
+        if self.freeze_gc:
+            gc.set_threshold(*gc.get_threshold()[:2], 1_000_000)
+
+    def settle_memory(self) -> None:
+        """Nothing streams: collect now and move what survives (Textual, the core, the
+        answers on screen) out of the collector's reach, so the next full pass walks only
+        what came after. Frozen objects are still freed when nothing refers to them; only a
+        cycle among them would stay."""
+        if self.freeze_gc:
+            gc.set_threshold(*gc.get_threshold()[:2], _FULL_EVERY)
+            gc.collect()
+            gc.freeze()
 
     def on_unmount(self) -> None:
         """Close what holds files or child processes: the conversation store's database,
@@ -111,6 +135,7 @@ class GemmacodeApp(App[None]):
                     self.core = core
                     unsubscribe = core.subscribe(self.on_status_event)
                     self.main.post_message(msg.CoreReady())
+                    self.set_timer(1.0, self.settle_memory)
                     try:
                         await asyncio.Event().wait()  # until the app cancels this worker
                     finally:
@@ -156,6 +181,7 @@ def make_app(
     repo_status: RepoStatusProvider | None = None,
     retry_s: tuple[float, float] = RETRY_S,
     resume: bool = False,
+    freeze_gc: bool = False,
 ) -> GemmacodeApp:
     """The app for ``root``; every argument left out gets the real thing (conversations:
     the project's store on disk, or kept in memory with a warning when it cannot open)."""
@@ -182,4 +208,5 @@ def make_app(
         retry_s=retry_s,
         resume=resume,
         notice=notice,
+        freeze_gc=freeze_gc,
     )

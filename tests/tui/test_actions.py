@@ -17,7 +17,7 @@ from gemmacode.tui.app import GemmacodeApp
 from gemmacode.tui.keys import KEYS
 from gemmacode.tui.slash import COMMANDS
 from gemmacode.tui.widgets.code_view import CodeView
-from gemmacode.tui.widgets.conversation import TurnView
+from gemmacode.tui.widgets.conversation import ConversationView, TurnView
 from gemmacode.tui.widgets.findings import FindingsList
 from gemmacode.tui.widgets.prompt import PromptInput
 from gemmacode.tui.widgets.repo_tree import RepoTree
@@ -33,7 +33,7 @@ FINDINGS = (
 
 
 def turns(app: GemmacodeApp) -> list[TurnView]:
-    return list(app.screen.query(TurnView))
+    return list(app.screen.query_one(ConversationView).turns)
 
 
 async def submit(pilot, line: str) -> None:  # type: ignore[no-untyped-def]

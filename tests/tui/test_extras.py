@@ -15,19 +15,19 @@ from gemmacode.session.conversations import ConversationStore, Sampling
 from gemmacode.tui.app import GemmacodeApp
 from gemmacode.tui.clipboard import FILE_NAME, osc52, terminal_copy
 from gemmacode.tui.stored import PersistentStore
-from gemmacode.tui.widgets.conversation import TurnView
+from gemmacode.tui.widgets.conversation import ConversationView, TurnView
 from gemmacode.tui.widgets.prompt import PromptInput
 from gemmacode.tui.widgets.repo_tree import RepoTree
 from tests.conftest import git
 from tests.fakes.core import FakeCore, ScriptedTask
-from tests.tui.conftest import notices, wait_for
+from tests.tui.conftest import notices, screen_text, wait_for
 from tests.tui.test_actions import ready, submit
 
 pytestmark = pytest.mark.anyio
 
 
 def _turns(app: GemmacodeApp) -> list[TurnView]:
-    return list(app.screen.query(TurnView))
+    return list(app.screen.query_one(ConversationView).turns)
 
 
 def _git_children() -> list[str]:
@@ -181,12 +181,10 @@ async def test_the_core_is_opened_once_after_the_first_paint(
         assert opened == [1]
 
 
-async def test_a_long_streamed_answer_is_kept_whole_in_chunks_that_never_split_code(
+async def test_a_long_streamed_answer_is_kept_whole_in_segments_that_never_split_code(
     build: Callable[..., GemmacodeApp], core: FakeCore
 ) -> None:
-    from textual.widgets import Markdown
-
-    from gemmacode.tui.widgets.conversation import DoneChunk, _fences
+    from gemmacode.tui.widgets.conversation import _fences
 
     section = "## Part {n}\n\nSome words about it.\n\n```py\nx = {n}\n\ny = x * 2\n```\n\n"
     prose = "".join(section.format(n=n) for n in range(150)) + "END"
@@ -197,9 +195,27 @@ async def test_a_long_streamed_answer_is_kept_whole_in_chunks_that_never_split_c
         await submit(pilot, "long one")
         await wait_for(pilot, lambda: bool(core.tasks) and core.tasks[0].done, timeout=30)
         await pilot.pause(0.3)
-        view = _turns(app)[0]
-        chunks = list(view.query(DoneChunk))
-        live = list(view.query(Markdown))
-        assert len(chunks) >= 2 and len(live) == 1  # finished parts frozen, one still live
-        assert "".join(c.source for c in chunks) + live[0].source == prose == view.text
-        assert all(_fences(c.source) % 2 == 0 for c in chunks)  # no chunk ends inside code
+        answer = _turns(app)[0].answer
+        assert len(answer.segments) >= 2  # finished parts drawn once, not on every batch
+        assert "".join(answer.segments) + answer.tail == prose == _turns(app)[0].text
+        assert all(_fences(part) % 2 == 0 for part in answer.segments)  # never inside code
+        assert all(part.count("x = ") == part.count("y = x * 2") for part in answer.segments)
+        shown = screen_text(app)
+        assert "END" in shown and "x = 149" in shown  # the pane followed to the end
+        assert "```" not in shown  # every code block drawn as code, none left open
+
+
+def test_an_answer_splits_only_where_markdown_means_the_same_in_parts() -> None:
+    from gemmacode.tui.widgets.conversation import Answer
+
+    answer = Answer()
+    text = "1. First item\n\n   More about it, indented under the item.\n\n2. Second\n\n"
+    for piece in (text[i : i + 5] for i in range(0, len(text), 5)):
+        answer.extend(piece)
+    # the continuation stays with its item; the next item starts a new part
+    assert answer.segments == ["1. First item\n\n   More about it, indented under the item.\n\n"]
+    assert answer.tail == "2. Second\n\n"
+    answer.extend("```py\na = 1\n\nb = 2\n")  # inside an open code block: no cut
+    assert len(answer.segments) == 2 and answer.tail.startswith("```py")
+    answer.extend("```\n\nDone.")
+    assert answer.tail == "Done." and answer.source == text + "```py\na = 1\n\nb = 2\n```\n\nDone."

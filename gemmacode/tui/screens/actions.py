@@ -114,6 +114,7 @@ class Actions(_Base):  # type: ignore[misc]
         bar = self.query_one(StatusBar)
         try:
             self.running = begin(core)
+            self.gapp.defer_full_collections()
             async for event in self.running:
                 await self.render_event(event, turn, view, bar)
         except GemmacodeError as err:
@@ -129,6 +130,7 @@ class Actions(_Base):  # type: ignore[misc]
                 self.watch_server()  # the server went away: look for it again
             turn.answer = turn.answer or view.text
             self.gapp.store.save(self.current())
+            self.set_timer(0.5, self.gapp.settle_memory)  # once the last lines are painted
 
     async def render_event(self, event: object, turn: Turn, view: TurnView, bar: StatusBar) -> None:
         if isinstance(event, ProseDelta):
@@ -153,8 +155,7 @@ class Actions(_Base):  # type: ignore[misc]
         turn.outcome, turn.model, turn.notes = event.outcome, event.model, event.notes
         turn.answer, turn.error, turn.finals = event.prose or view.text, event.error, event.finals
         if not view.text and event.prose:
-            view.markdown.update(event.prose)
-            view.text = event.prose
+            view.show_text(event.prose)
         turn.findings = event.findings or turn.findings
         self.query_one(FindingsList).show(self.current().findings())
         if event.outcome == "cancelled":
@@ -314,7 +315,7 @@ class Actions(_Base):  # type: ignore[misc]
         await pane.clear_turns()
         for turn in conversation.turns:
             view = await pane.begin(turn.request)
-            await view.show_static(turn.answer)
+            view.show_text(turn.answer)
             if not turn.complete:
                 view.note(f"incomplete: {turn.error or turn.outcome}", "warning")
         self.query_one(FindingsList).show(conversation.findings())

@@ -1,187 +1,34 @@
 """The conversation pane: each request and its answer, streamed as Markdown.
 
-Answers stream into Markdown widgets in batches (see :meth:`TurnView.write`), so a long
-answer does not slow typing, and the pane follows the bottom only while the user is
-there (``anchor``): scroll up to read and it stays put. A cut-short answer keeps its text and
-says why it is incomplete.
+The whole pane is one widget that draws its own lines (Textual's line API, like its ``Log``):
+an answer streaming at hundreds of tokens a second then costs a frame the lines on screen, not
+a layout of every paragraph, list item and code block of the conversation. Each answer is kept
+as finished segments, drawn once per width and kept, and the tail still streaming, drawn again
+at each batch (:class:`Answer`). Fragments reach the screen in batches
+(:meth:`TurnView.write`), and the pane follows the bottom only while the user is there: scroll
+up to read and it stays put. A cut-short answer keeps its text and says why it is incomplete.
 """
 
 from __future__ import annotations
 
-import asyncio
+import bisect
 import re
 import time
+from typing import ClassVar
 
+from rich.console import JustifyMethod, RenderableType
+from rich.markdown import Heading as RichHeading
 from rich.markdown import Markdown as RichMarkdown
+from rich.markdown import MarkdownElement
+from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 from textual.timer import Timer
-from textual.widgets import Markdown, Static
 
-FLUSH_S = 1 / 15  # how often streamed text reaches the Markdown widget
-CHUNK_CHARS = 2000  # past this, a streamed answer continues in a new Markdown widget
+FLUSH_S = 1 / 10  # how often streamed text reaches the screen
 _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
-
-
-def _fences(text: str) -> int:
-    return len(_FENCE.findall(text))
-
-
-class DoneChunk(Static):
-    """A finished part of a long answer, drawn by Rich's Markdown in one widget. Its height at
-    a width is measured once: the pane lays out every chunk again whenever the answer below
-    grows, and measuring renders the whole chunk."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(RichMarkdown(text), classes="done")
-        self.source = text
-        self._heights: dict[int, int] = {}
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        if width not in self._heights:
-            self._heights[width] = super().get_content_height(container, viewport, width)
-        return self._heights[width]
-
-
-class TurnView(Vertical):
-    """One request (a header line), its streamed answer and a footnote line."""
-
-    DEFAULT_CSS = """
-    TurnView { height: auto; margin: 0 0 1 0; }
-    TurnView > .request { color: $accent; text-style: bold; }
-    TurnView > Markdown { margin: 0; padding: 0 1 0 0; }
-    TurnView > .done { margin: 0 0 1 0; padding: 0 1 0 1; }
-    TurnView > .note { color: $text-muted; }
-    TurnView > .note.-warning { color: $warning; }
-    TurnView > .note.-error { color: $error; }
-    """
-
-    def __init__(self, request: str) -> None:
-        super().__init__()
-        self.request = request
-        self.markdown = Markdown("")
-        self.notes = Static("", classes="note")
-        self.notes.display = False
-        self._flush_lock = asyncio.Lock()
-        self._parts: list[str] = []
-        self._unsent: list[str] = []
-        self._chunk_chars = 0  # text in the current Markdown widget
-        self._chunk: list[str] = []  # the text in it
-        self._next_flush = 0.0  # monotonic time before which fragments are held back
-        self._tail: Timer | None = None  # the pending flush of what arrived since the last
-        self._follow_pending = False
-        self._notes: list[str] = []
-
-    @property
-    def text(self) -> str:
-        """The answer so far (kept as parts: appending to one string is quadratic)."""
-        if len(self._parts) > 1:
-            self._parts[:] = ["".join(self._parts)]
-        return self._parts[0] if self._parts else ""
-
-    @text.setter
-    def text(self, value: str) -> None:
-        self._parts[:] = [value]
-
-    def compose(self) -> ComposeResult:
-        yield Static(Text(f"› {self.request}"), classes="request")
-        yield self.markdown
-        yield self.notes
-
-    async def write(self, fragment: str) -> None:
-        """Add a fragment of the answer. Fragments reach the Markdown widget in batches,
-        at most every :data:`FLUSH_S`, one append at a time: each append lays the answer out
-        again, so one per token (hundreds a second) falls ever further behind as the answer
-        grows. (Textual's ``MarkdownStream`` is not used: its ``stop()`` cancels an append in
-        flight and starts another, and two appends at once lose text.)"""
-        self._parts.append(fragment)
-        self._unsent.append(fragment)
-        # Appends get no more than about a third of the event loop, whatever they cost, so
-        # keys are handled between them. The flush runs here, in the caller's task; what
-        # arrives between flushes goes out on the app's timer (a timer of this widget, set
-        # while it was being mounted, sometimes never fired, and the answer stayed unsent).
-        now = time.monotonic()
-        if now >= self._next_flush:
-            await self._flush()
-        elif self._tail is None:
-            self._tail = self.app.set_timer(self._next_flush - now, self._flush_tail)
-
-    async def _flush_tail(self) -> None:
-        self._tail = None
-        await self._flush()
-
-    async def _flush(self) -> None:
-        async with self._flush_lock:
-            if not self._unsent:
-                return
-            batch = "".join(self._unsent)
-            self._unsent.clear()
-            started = time.monotonic()
-            big = self._chunk_chars + len(batch) > CHUNK_CHARS
-            cut = self._chunk_break(batch) if big else -1
-            if cut < 0:
-                self._chunk_chars += len(batch)
-                self._chunk.append(batch)
-                await self.markdown.append(batch)
-            else:
-                # The finished part becomes one Static of Rich's Markdown: one widget to lay
-                # out and keep instead of one per paragraph, list item and code block.
-                done = "".join(self._chunk) + batch[:cut]
-                old, self.markdown = self.markdown, Markdown("")
-                await self.mount(DoneChunk(done), before=old)
-                await self.mount(self.markdown, before=self.notes)
-                await old.remove()
-                rest = batch[cut:]
-                self._chunk_chars, self._chunk = len(rest), [rest]
-                await self.markdown.append(rest)
-            cost = time.monotonic() - started
-            self._next_flush = time.monotonic() + max(FLUSH_S, 2 * cost)
-            self._follow()
-
-    def _chunk_break(self, batch: str) -> int:
-        """Where to start a new Markdown widget in ``batch``: after its last blank line
-        that is outside a code block; -1 when there is none. A long answer is kept as
-        several widgets so an append lays out only the last one, not the whole answer."""
-        self._chunk[:] = ["".join(self._chunk)]  # fences counted on whole lines only
-        cut = batch.rfind("\n\n")
-        while cut >= 0:
-            if _fences(self._chunk[0] + batch[: cut + 2]) % 2 == 0:
-                return cut + 2
-            cut = batch.rfind("\n\n", 0, cut)
-        return -1
-
-    def _follow(self) -> None:
-        """Check the anchor once per refresh, not once per fragment (hundreds a second)."""
-        if isinstance(self.parent, ConversationView) and not self._follow_pending:
-            self._follow_pending = True
-            self.parent.call_after_refresh(self._followed)
-
-    def _followed(self) -> None:
-        self._follow_pending = False
-        if isinstance(self.parent, ConversationView):
-            self.parent.follow()
-
-    async def close(self) -> None:
-        if self._tail is not None:
-            self._tail.stop()
-            self._tail = None
-        await self._flush()
-
-    def note(self, text: str, kind: str = "") -> None:
-        self._notes.append(text)
-        self.notes.update(Text("\n".join(self._notes)))
-        self.notes.display = True
-        if kind:
-            self.notes.set_class(True, f"-{kind}")
-        self._follow()
-
-    async def show_static(self, text: str) -> None:
-        """A finished answer (a resumed conversation): no stream needed."""
-        self.text = text
-        await self.markdown.update(text)
-
 
 WELCOME = (
     "Ask a question about the code, or type /review PATH, /staged, /working, /diff RANGE.\n"
@@ -190,47 +37,321 @@ WELCOME = (
 )
 
 
-class ConversationView(VerticalScroll):
+def _fences(text: str) -> int:
+    return len(_FENCE.findall(text))
+
+
+def _last_cut(text: str) -> int:
+    """Where ``text`` (balanced code fences before it) can be split for good: after its last
+    blank line that is outside a code block and followed by a line starting in column 0 (so a
+    list item's indented continuation stays with its item); -1 when there is none."""
+    cut = text.rfind("\n\n")
+    while cut >= 0:
+        after = text[cut + 2 :].lstrip("\n")
+        if after and not after[0].isspace() and _fences(text[: cut + 2]) % 2 == 0:
+            return len(text) - len(after)
+        cut = text.rfind("\n\n", 0, cut)
+    return -1
+
+
+class _Heading(RichHeading):
+    LEVEL_ALIGN: ClassVar[dict[str, JustifyMethod]] = {f"h{n}": "left" for n in range(1, 7)}
+
+
+class _Markdown(RichMarkdown):
+    """Rich's Markdown with every heading left-aligned, as a chat pane reads."""
+
+    elements: ClassVar[dict[str, type[MarkdownElement]]] = {
+        **RichMarkdown.elements,
+        "heading_open": _Heading,
+    }
+
+
+class Answer:
+    """An answer's Markdown as lines: finished segments (split by :func:`_last_cut`) drawn
+    once per width, and the tail still streaming, drawn again after each :meth:`extend`."""
+
+    def __init__(self) -> None:
+        self.segments: list[str] = []
+        self.tail = ""
+        self._width = 0
+        self._drawn: list[Strip] = []  # the finished segments' lines at ``_width``
+        self._drawn_count = 0  # how many segments ``_drawn`` holds
+        self._tail_lines: list[Strip] | None = None  # None: to draw again
+
+    @property
+    def source(self) -> str:
+        return "".join(self.segments) + self.tail
+
+    def extend(self, text: str) -> None:
+        tail = self.tail + text
+        cut = _last_cut(tail)
+        if cut > 0:
+            self.segments.append(tail[:cut])
+            tail = tail[cut:]
+        self.tail = tail
+        self._tail_lines = None
+
+    def forget(self) -> None:
+        """Draw everything again (the theme changed)."""
+        self._width, self._drawn, self._drawn_count, self._tail_lines = 0, [], 0, None
+
+    def lines(self, width: int, pane: ConversationView) -> list[Strip]:
+        if width != self._width:
+            self.forget()
+            self._width = width
+        while self._drawn_count < len(self.segments):
+            if self._drawn:
+                self._drawn.append(pane.blank(width))
+            markdown = _Markdown(self.segments[self._drawn_count], code_theme=pane.code_theme)
+            self._drawn.extend(pane.draw(markdown, width))
+            self._drawn_count += 1
+        if self._tail_lines is None:
+            tail = pane.draw(_Markdown(self.tail, code_theme=pane.code_theme), width)
+            if tail and self._drawn:
+                tail.insert(0, pane.blank(width))
+            self._tail_lines = tail if self.tail.strip() else []
+        return self._drawn + self._tail_lines if self._tail_lines else self._drawn
+
+
+class TurnView:
+    """One request (a header line), its streamed answer and its notes, as lines of the pane."""
+
+    def __init__(self, pane: ConversationView, request: str) -> None:
+        self.pane = pane
+        self.request = request
+        self.answer = Answer()
+        self.notes: list[tuple[str, str]] = []  # (text, kind: "", "warning", "error")
+        self._unsent: list[str] = []
+        self._next_flush = 0.0  # monotonic time before which fragments are held back
+        self._tail: Timer | None = None  # the pending flush of what arrived since the last
+        self._lines: list[Strip] | None = None  # None: to assemble again
+        self._width = 0
+
+    @property
+    def text(self) -> str:
+        """The answer so far."""
+        return self.answer.source + "".join(self._unsent)
+
+    async def write(self, fragment: str) -> None:
+        """Add a fragment of the answer. Fragments reach the screen in batches, at most every
+        :data:`FLUSH_S` and never more than about a third of the event loop (the next batch
+        waits twice as long as the last one took), so typing stays quick however fast tokens
+        arrive."""
+        self._unsent.append(fragment)
+        # The flush runs here, in the caller's task; what arrives between flushes goes out on
+        # the app's timer.
+        now = time.monotonic()
+        if now >= self._next_flush:
+            self._flush()
+        elif self._tail is None:
+            self._tail = self.pane.app.set_timer(self._next_flush - now, self._flush_tail)
+
+    def _flush_tail(self) -> None:
+        self._tail = None
+        self._flush()
+
+    def _flush(self) -> None:
+        if not self._unsent:
+            return
+        started = time.monotonic()
+        self.answer.extend("".join(self._unsent))
+        self._unsent.clear()
+        self.changed()
+        cost = time.monotonic() - started
+        self._next_flush = time.monotonic() + max(FLUSH_S, 2 * cost)
+
+    async def close(self) -> None:
+        if self._tail is not None:
+            self._tail.stop()
+            self._tail = None
+        self._flush()
+
+    def note(self, text: str, kind: str = "") -> None:
+        self.notes.append((text, kind))
+        self.changed()
+
+    def show_text(self, text: str) -> None:
+        """A finished answer (a resumed conversation, or one that came whole)."""
+        self._unsent.clear()
+        self.answer = Answer()
+        self.answer.extend(text)
+        self.changed()
+
+    def changed(self) -> None:
+        self._lines = None
+        self.pane.turn_changed(self)
+
+    def forget(self) -> None:
+        self._lines = None
+        self.answer.forget()
+
+    def lines(self, width: int) -> list[Strip]:
+        """The request line, the answer and the notes at ``width``, then a blank line."""
+        if self._lines is None or width != self._width:
+            pane, self._width = self.pane, width
+            header = Text(f"› {self.request}", style=pane.style_of("request"))
+            lines = pane.draw(header, width)
+            answer = self.answer.lines(width, pane)
+            if answer:
+                lines += [pane.blank(width), *answer]
+            for text, kind in self.notes:
+                lines += pane.draw(Text(text, style=pane.style_of(f"note{kind}")), width)
+            lines.append(pane.blank(width))
+            self._lines = lines
+        return self._lines
+
+
+class ConversationView(ScrollView):
+    """The conversation: the welcome text, then every turn's lines, one after the other."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "conversation--welcome",
+        "conversation--request",
+        "conversation--note",
+        "conversation--notewarning",
+        "conversation--noteerror",
+    }
     DEFAULT_CSS = """
-    ConversationView { border: round $panel-lighten-2; padding: 0 1; }
+    ConversationView {
+        border: round $panel-lighten-2; padding: 0 1;
+        scrollbar-gutter: stable; scrollbar-size-vertical: 1;
+    }
     ConversationView:focus { border: round $accent; }
-    ConversationView > .welcome { color: $text-muted; }
+    ConversationView > .conversation--welcome { color: $text-muted; }
+    ConversationView > .conversation--request { color: $accent; text-style: bold; }
+    ConversationView > .conversation--note { color: $text-muted; }
+    ConversationView > .conversation--notewarning { color: $warning; }
+    ConversationView > .conversation--noteerror { color: $error; }
     """
     can_focus = True
 
-    def compose(self) -> ComposeResult:
-        yield Static(WELCOME, classes="welcome")
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.turns: list[TurnView] = []
+        self._starts: list[int] = []  # the first line of each turn
+        self._welcome: list[Strip] | None = None
+        self._width = 0
+        self._styled: tuple[object, ...] = ()
+        self.code_theme = "monokai"
 
     def on_mount(self) -> None:
         self.border_title = "conversation"
+        self._styled = self._style_key()
+        self.watch(self.app, "theme", self._restyle, init=False)
 
-    def follow(self) -> None:
-        """Anchor to the bottom once the answers overflow the pane (Textual's anchor would
-        otherwise bottom-align a short conversation); after that, scrolling up releases
-        the anchor and scrolling back to the bottom restores it."""
-        if (
-            not self.is_anchored
-            and self.virtual_size.height > self.scrollable_content_region.height
-        ):
-            self.anchor()
+    def notify_style_update(self) -> None:
+        """Styles are applied again on many occasions (focus moving in or out, for one): the
+        lines are drawn again only when a colour they use changed."""
+        super().notify_style_update()
+        if self.is_mounted and self._style_key() != self._styled:
+            self._restyle()
+
+    def _style_key(self) -> tuple[object, ...]:
+        names = sorted(c.removeprefix("conversation--") for c in self.COMPONENT_CLASSES)
+        return (self.rich_style, self.app.current_theme.dark, *map(self.style_of, names))
+
+    def _restyle(self) -> None:
+        self._styled = self._style_key()
+        for turn in self.turns:
+            turn.forget()
+        self._welcome = None
+        self._width = 0
+        self._update()
+
+    # --- drawing ---------------------------------------------------------------------------
+
+    def style_of(self, name: str) -> Style:
+        return self.get_component_rich_style(f"conversation--{name}", partial=True)
+
+    def draw(self, renderable: RenderableType, width: int) -> list[Strip]:
+        """``renderable`` as lines ``width`` cells wide on the pane's colours, with no blank
+        lines at the end."""
+        console = self.app.console
+        options = console.options.update(width=width, height=None)
+        lines = console.render_lines(renderable, options, style=self.rich_style)
+        strips = [Strip(line, width) for line in lines]
+        while strips and not strips[-1].text.strip():
+            strips.pop()
+        return strips
+
+    def blank(self, width: int) -> Strip:
+        return Strip.blank(width, self.rich_style)
+
+    def _content_width(self) -> int:
+        return max(1, self.scrollable_content_region.width)
+
+    def _layout(self) -> int:
+        """Every turn's first line at the current width; returns the total height."""
+        width = self._content_width()
+        if width != self._width:
+            self._width = width
+            self._welcome = None
+            self.code_theme = "monokai" if self.app.current_theme.dark else "default"
+        if not self.turns:
+            if self._welcome is None:
+                self._welcome = self.draw(Text(WELCOME, style=self.style_of("welcome")), width)
+            self._starts = []
+            return len(self._welcome)
+        starts, y = [], 0
+        for turn in self.turns:
+            starts.append(y)
+            y += len(turn.lines(width))
+        self._starts = starts
+        return y
+
+    def _update(self, first_changed: int = 0) -> None:
+        """Lines changed from turn ``first_changed`` on: new height, and follow the bottom if
+        the user was there."""
+        at_end = self.is_vertical_scroll_end
+        height = self._layout()
+        self.virtual_size = Size(self._width, height)
+        if at_end and height > self.scrollable_content_region.height:
+            # force: the scroll bar that makes scrolling allowed appears only at the next layout
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        if first_changed < len(self._starts):
+            start = self._starts[first_changed]
+            self.refresh_lines(start, max(1, height - start))
+        else:
+            self.refresh()
+
+    def turn_changed(self, turn: TurnView) -> None:
+        if turn in self.turns and self.is_mounted:
+            self._update(self.turns.index(turn))
 
     def on_resize(self) -> None:
-        self.follow()
+        self._update()
 
-    def watch_virtual_size(self) -> None:
-        # the answers grew (a streamed fragment rendered, a note): maybe now they overflow
-        self.call_after_refresh(self.follow)
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        style = self.rich_style
+        line = scroll_y + y
+        strip: Strip | None = None
+        if not self.turns:
+            welcome = self._welcome or []
+            strip = welcome[line] if line < len(welcome) else None
+        elif self._starts:
+            index = bisect.bisect_right(self._starts, line) - 1
+            lines = self.turns[index].lines(self._width)
+            offset = line - self._starts[index]
+            strip = lines[offset] if 0 <= offset < len(lines) else None
+        if strip is None:
+            return Strip.blank(width, style)
+        return strip.crop_extend(scroll_x, scroll_x + width, style)
+
+    # --- turns -----------------------------------------------------------------------------
 
     async def begin(self, request: str) -> TurnView:
-        await self.query(".welcome").remove()
-        turn = TurnView(request)
-        await self.mount(turn)
+        turn = TurnView(self, request)
+        self.turns.append(turn)
+        self._update(len(self.turns) - 1)
         return turn
 
     async def clear_turns(self) -> None:
-        self.anchor(False)
-        await self.remove_children()
+        self.turns.clear()
+        self.scroll_home(animate=False, immediate=True)
+        self._update()
 
     def last_turn(self) -> TurnView | None:
-        turns = list(self.query(TurnView))
-        return turns[-1] if turns else None
+        return self.turns[-1] if self.turns else None
