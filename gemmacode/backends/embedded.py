@@ -431,23 +431,43 @@ class EmbeddedBackend:
         await asyncio.to_thread(work)
 
 
+_quiet_lock = threading.Lock()
+_quiet_users = 0
+_quiet_saved = -1
+
+
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
     """Silence file descriptor 2 while llama.cpp loads: its C code prints notes (SWA cache
-    size, training context) there even with ``verbose=False``. Only stderr, never stdout,
-    which a TUI may be drawing on from another thread."""
+    size, training context) there even with ``verbose=False``.
+
+    Loads overlap (the chat model in one worker thread, a tokenizer in another), and a
+    save-and-restore per caller would let the second save the first's /dev/null and restore
+    it last: stderr stayed silenced for the rest of the process. So the first caller in saves
+    the real descriptor, the last one out restores it. A terminal UI must not draw on fd 2
+    meanwhile (``gemmacode tui`` gives Textual a descriptor of its own)."""
+    global _quiet_users, _quiet_saved
+    with _quiet_lock:
+        if _quiet_users == 0:
+            try:
+                saved = os.dup(2)
+            except OSError:
+                saved = -1
+            if saved >= 0:
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, 2)
+                os.close(null)
+            _quiet_saved = saved
+        _quiet_users += 1
     try:
-        saved = os.dup(2)
-    except OSError:
         yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        with _quiet_lock:
+            _quiet_users -= 1
+            if _quiet_users == 0 and _quiet_saved >= 0:
+                os.dup2(_quiet_saved, 2)
+                os.close(_quiet_saved)
+                _quiet_saved = -1
 
 
 def _import_llama() -> Any:

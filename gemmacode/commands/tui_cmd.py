@@ -8,12 +8,15 @@ modules, so this module (and ``gemmacode --help``) never imports textual.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from gemmacode.commands.common import add_model_flags, find_root, model_overrides
-from gemmacode.config import load_settings
+from gemmacode.config import load_settings, private_dir, user_cache_dir
 from gemmacode.errors import UsageError
 
 # Textual paints at most TEXTUAL_FPS frames a second (60 by default), and a key that comes
@@ -51,6 +54,48 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(root, os.environ, overrides)
     os.environ.setdefault("TEXTUAL_FPS", FRAME_RATE)  # read when textual is imported
     app_module = importlib.import_module("gemmacode.tui.app")
-    app = app_module.make_app(root, settings, resume=args.resume, freeze_gc=True)
-    app.run(mouse=settings.tui.mouse)
+    with own_terminal_descriptor(user_cache_dir() / "tui-stderr.log"):
+        app = app_module.make_app(root, settings, resume=args.resume, freeze_gc=True)
+        app.run(mouse=settings.tui.mouse)
     return 0
+
+
+_LOG_KEEP_BYTES = 1 << 20
+
+
+@contextlib.contextmanager
+def own_terminal_descriptor(log: Path) -> Iterator[None]:
+    """Textual draws on file descriptor 2 (``sys.__stderr__``), and so do C libraries
+    (llama.cpp, CUDA) from any thread, unasked: their notes would land on the screen, and the
+    embedded engine's silencing of fd 2 while it loads a model also silenced the UI (frames
+    and keys went unseen for the whole load). For the app's lifetime Textual gets a
+    descriptor of its own on the terminal and fd 2 goes to ``log`` (0600, cut when it passes
+    1 MiB), so whatever anything else prints there is kept, off the screen."""
+    if not os.isatty(2):
+        yield
+        return
+    try:
+        private_dir(log.parent)
+        if log.exists() and log.stat().st_size > _LOG_KEEP_BYTES:
+            log.unlink()
+        log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError:
+        log_fd = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(2)
+    before = sys.__stderr__
+    encoding = getattr(before, "encoding", None) or "utf-8"
+    terminal = os.fdopen(os.dup(2), "w", encoding=encoding, errors="replace")
+    sys.stderr.flush()
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    sys.__stderr__ = terminal
+    try:
+        yield
+    finally:
+        sys.__stderr__ = before
+        with contextlib.suppress(OSError, ValueError):
+            terminal.close()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,3 +241,41 @@ def test_gguf_path_setting_serves_any_model_name(tmp_path: Path) -> None:
         assert info.kv is not None and info.kv.global_kv > 0
     finally:
         asyncio.run(b.aclose())
+
+
+def _fd2() -> tuple[int, int]:
+    st = os.fstat(2)
+    return st.st_dev, st.st_ino
+
+
+def test_overlapping_loads_restore_stderr_whichever_finishes_first() -> None:
+    """A model load and a tokenizer load silence fd 2 at once; when the first one in leaves
+    first, the second must not put its /dev/null back for good (the TUI went blank that way)."""
+    from gemmacode.backends.embedded import _quiet_stderr
+
+    real = _fd2()
+    null = os.stat(os.devnull)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[tuple[int, int]] = []
+
+    def first() -> None:
+        with _quiet_stderr():
+            a_in.set()
+            b_in.wait(5)
+            seen.append(_fd2())
+        a_out.set()
+
+    def second() -> None:
+        a_in.wait(5)
+        with _quiet_stderr():
+            b_in.set()
+            a_out.wait(5)
+            seen.append(_fd2())  # the first has left; this one is still loading
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == [(null.st_dev, null.st_ino)] * 2  # silenced while either one loads
+    assert _fd2() == real  # and the real stderr is back once both have left

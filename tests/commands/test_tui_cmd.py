@@ -83,3 +83,61 @@ def test_no_mouse_flag_reaches_the_app(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("GEMMACODE_TUI_MOUSE", "false")
     assert cli.main(["tui", str(tmp_path)]) == 0
     assert seen == [False, True, False]
+
+
+CHILD = """
+import os, sys
+from pathlib import Path
+from gemmacode.backends.embedded import _quiet_stderr
+from gemmacode.commands.tui_cmd import own_terminal_descriptor
+
+def ui(text):
+    sys.__stderr__.write(text + "\\n")
+    sys.__stderr__.flush()
+
+with own_terminal_descriptor(Path(sys.argv[1])):
+    ui("UI-BEFORE")
+    os.write(2, b"NOTE-FROM-C\\n")  # what llama.cpp or CUDA print, unasked
+    with _quiet_stderr():  # a model loading
+        ui("UI-WHILE-LOADING")
+    ui("UI-AFTER")
+os.write(2, b"STDERR-AGAIN\\n")
+"""
+
+
+def test_the_ui_draws_on_its_own_descriptor_and_fd2_goes_to_a_private_log(
+    tmp_path: Path,
+) -> None:
+    """On a real terminal (a pty): the UI's output reaches it even while a model load silences
+    fd 2, what C code prints on fd 2 goes to the 0600 log instead of the screen, and fd 2 is
+    the terminal again once the UI has gone."""
+    import os
+    import pty
+
+    log = tmp_path / "cache" / "tui-stderr.log"
+    master, slave = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(log)],
+        cwd=ROOT,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child has gone and closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    assert child.wait(30) == 0
+    text = screen.decode()
+    assert "UI-BEFORE" in text and "UI-WHILE-LOADING" in text and "UI-AFTER" in text
+    assert "NOTE-FROM-C" not in text and "STDERR-AGAIN" in text
+    assert "NOTE-FROM-C" in log.read_text()
+    assert log.stat().st_mode & 0o777 == 0o600
+    assert log.parent.stat().st_mode & 0o777 == 0o700
