@@ -24,6 +24,7 @@ ratios within one run.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -150,30 +151,41 @@ def streaming(seconds: float) -> None:
     print(f"  memory: {before:.0f} MiB before, {after:.0f} MiB after the answer")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def session(answers: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo, arrivals = fixture_repo(Path(tmp)), Path(tmp) / "arrivals"
         command = [sys.executable, str(ROOT / "bench" / "tui_scripted.py"), str(repo)]
         command += ["--rate", "0", "--tokens", "2000", "--arrivals", str(arrivals)]
         took: list[float] = []
+        cpu: list[float] = []
         rss: list[int] = []
         with TmuxScreen(command, cwd=repo) as term:
             wait(term, READY)
             rss.append(term.rss_bytes())
             for n in range(1, answers + 1):
                 term.send(f"question {n}", literal=True)
-                t0 = time.monotonic()
+                c0, t0 = cpu_seconds(term.pid), time.monotonic()
                 term.send("Enter")
                 took.append(wait(term, re.compile(rf"END-{n}(?!\d)"), 120, 0.01) - t0)
+                time.sleep(0.6)  # the app settles its memory 0.5 s after an answer
+                cpu.append(cpu_seconds(term.pid) - c0)
                 rss.append(term.rss_bytes())
-    first, last = statistics.median(took[:5]), statistics.median(took[-5:])
-    print(f"session of {answers} answers of 2,000 tokens (flat out)")
+    k = min(10, max(1, answers // 4))
+    print(f"session of {answers} answers of 2,000 tokens (flat out); medians of {k}")
+    for name, values in (("wall time to the end", took), ("app CPU time", cpu)):
+        first, last = statistics.median(values[:k]), statistics.median(values[-k:])
+        print(
+            f"  per answer, {name}: first {first:5.2f} s, last {last:5.2f} s "
+            f"(ratio {last / first:4.2f})"
+        )
     print(
-        f"  per-answer render: first five {first:5.2f} s, last five {last:5.2f} s "
-        f"(ratio {last / first:4.2f})"
-    )
-    print(
-        f"  memory: {rss[0] / MIB:.0f} MiB at start, {rss[5] / MIB:.0f} MiB after 5, "
+        f"  memory: {rss[0] / MIB:.0f} MiB at start, {rss[k] / MIB:.0f} MiB after {k}, "
         f"{rss[-1] / MIB:.0f} MiB after {answers}"
     )
 

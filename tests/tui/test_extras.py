@@ -205,6 +205,29 @@ async def test_a_long_streamed_answer_is_kept_whole_in_segments_that_never_split
         assert "```" not in shown  # every code block drawn as code, none left open
 
 
+async def test_turns_far_out_of_view_drop_their_drawn_lines_and_draw_again_when_scrolled_to(
+    build: Callable[..., GemmacodeApp], core: FakeCore
+) -> None:
+
+    long = "".join(f"Line {n} of a long answer.\n\n" for n in range(60))
+    core.script = lambda label, spec: ScriptedTask(label, prose=f"START {label}\n\n" + long)
+    app = build()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot, core)
+        for n in range(6):
+            await submit(pilot, f"question {n}")
+            await wait_for(pilot, lambda: len(core.tasks) == n + 1 and core.tasks[n].done)
+        await pilot.pause(0.3)
+        view = app.screen.query_one(ConversationView)
+        height = view.virtual_size.height
+        assert not view.turns[0].drawn and view.turns[-1].drawn  # only what is near the view
+        view.scroll_home(animate=False, immediate=True)
+        await pilot.pause(0.2)
+        assert "START" in screen_text(app) and "question 0" in screen_text(app)
+        assert view.turns[0].drawn and not view.turns[-2].drawn  # the last one stays drawn
+        assert view.virtual_size.height == height  # heights were kept, nothing jumps
+
+
 def test_an_answer_splits_only_where_markdown_means_the_same_in_parts() -> None:
     from gemmacode.tui.widgets.conversation import Answer
 

@@ -106,7 +106,10 @@ class Actions(_Base):  # type: ignore[misc]
         self.current().turns.append(turn)
         self.run_task(turn, core, begin)
 
-    @work(exclusive=True, group="task", exit_on_error=False)
+    # description: without one, Textual builds it from the repr of every argument on each
+    # call, and a dataclass repr walks everything it holds (bench_tui --only session: the
+    # scripted core's repr of all past tasks made each answer cost more than the last).
+    @work(exclusive=True, group="task", exit_on_error=False, description="answer")
     async def run_task(
         self, turn: Turn, core: CoreSession, begin: Callable[[CoreSession], Task]
     ) -> None:
@@ -309,7 +312,7 @@ class Actions(_Base):  # type: ignore[misc]
 
         self.app.push_screen(SessionsScreen(self.gapp.store.list()), resume)
 
-    @work(exclusive=True, group="task", exit_on_error=False)
+    @work(exclusive=True, group="task", exit_on_error=False, description="resume")
     async def show_conversation(self, conversation: Conversation) -> None:
         pane = self.query_one(ConversationView)
         await pane.clear_turns()

@@ -127,6 +127,8 @@ class TurnView:
         self._tail: Timer | None = None  # the pending flush of what arrived since the last
         self._lines: list[Strip] | None = None  # None: to assemble again
         self._width = 0
+        self._height = 0  # the line count at ``_height_width`` (kept when lines are released)
+        self._height_width = 0
 
     @property
     def text(self) -> str:
@@ -180,11 +182,30 @@ class TurnView:
 
     def changed(self) -> None:
         self._lines = None
+        self._height_width = 0
         self.pane.turn_changed(self)
 
     def forget(self) -> None:
         self._lines = None
+        self._height_width = 0
         self.answer.forget()
+
+    def release(self) -> None:
+        """Drop the drawn lines (far out of view), keep the height: lines cost about 50 times
+        the text they show, and are drawn again when scrolled back to."""
+        if self._lines is not None:
+            self._lines = None
+            self.answer.forget()
+
+    @property
+    def drawn(self) -> bool:
+        return self._lines is not None
+
+    def height(self, width: int) -> int:
+        if self._height_width != width:
+            self._height = len(self.lines(width))
+            self._height_width = width
+        return self._height
 
     def lines(self, width: int) -> list[Strip]:
         """The request line, the answer and the notes at ``width``, then a blank line."""
@@ -199,6 +220,7 @@ class TurnView:
                 lines += pane.draw(Text(text, style=pane.style_of(f"note{kind}")), width)
             lines.append(pane.blank(width))
             self._lines = lines
+            self._height, self._height_width = len(lines), width
         return self._lines
 
 
@@ -296,9 +318,26 @@ class ConversationView(ScrollView):
         starts, y = [], 0
         for turn in self.turns:
             starts.append(y)
-            y += len(turn.lines(width))
+            y += turn.height(width)
         self._starts = starts
         return y
+
+    def _release_far_turns(self) -> None:
+        """Keep drawn only the turns within a screen of the view, and the last one."""
+        if len(self.turns) < 2:
+            return
+        top = self.scroll_offset.y
+        screen = max(1, self.scrollable_content_region.height)
+        low, high = top - screen, top + 2 * screen
+        ends = [*self._starts[1:], self.virtual_size.height]
+        for turn, start, end in zip(self.turns[:-1], self._starts, ends, strict=False):
+            if turn.drawn and (end < low or start > high):
+                turn.release()
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if int(old) != int(new):
+            self._release_far_turns()
 
     def _update(self, first_changed: int = 0) -> None:
         """Lines changed from turn ``first_changed`` on: new height, and follow the bottom if
@@ -314,6 +353,7 @@ class ConversationView(ScrollView):
             self.refresh_lines(start, max(1, height - start))
         else:
             self.refresh()
+        self._release_far_turns()
 
     def turn_changed(self, turn: TurnView) -> None:
         if turn in self.turns and self.is_mounted:
