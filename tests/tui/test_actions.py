@@ -205,6 +205,28 @@ async def test_enter_on_a_finding_opens_its_lines_in_the_code_view(
         assert not app.screen.has_class("-code-open")
 
 
+async def test_on_a_wide_terminal_findings_sit_beside_the_prose_and_below_it_with_code_open(
+    build: Callable[..., GemmacodeApp], core: FakeCore
+) -> None:
+    core.script = lambda label, spec: ScriptedTask(label, prose="ok", findings=FINDINGS)
+    app = build()
+    async with app.run_test(notifications=True, size=(180, 30)) as pilot:
+        await ready(pilot, core)
+        await submit(pilot, "/staged")
+        findings = app.screen.query_one(FindingsList)
+        await wait_for(pilot, lambda: bool(findings.findings))
+        await pilot.pause(0.05)
+        prose = app.screen.query_one(ConversationView).region
+        assert findings.region.x >= prose.right and findings.region.y == prose.y  # beside
+        await pilot.press("tab", "3", "enter")
+        code = app.screen.query_one(CodeView)
+        await wait_for(pilot, lambda: code.path == "src/app.py")
+        await pilot.pause(0.05)
+        prose = app.screen.query_one(ConversationView).region
+        assert code.region.width > 0 and code.region.x >= prose.right  # the code on the right
+        assert findings.region.y >= prose.bottom  # and the findings below the prose again
+
+
 async def test_model_picker_lists_fit_and_switches(
     build: Callable[..., GemmacodeApp], core: FakeCore
 ) -> None:

@@ -111,6 +111,19 @@ async def test_findings_list(build: Callable[..., GemmacodeApp], core: FakeCore)
     await compare("findings", build(), findings, (120, 36))
 
 
+async def test_findings_beside_the_prose_on_a_wide_terminal(
+    build: Callable[..., GemmacodeApp], core: FakeCore
+) -> None:
+    core.script = lambda label, spec: ScriptedTask(label, prose=PROSE, findings=FINDINGS)
+
+    async def findings(pilot: Any) -> None:
+        await _ready(pilot, core)
+        await _send(pilot, "/review src/app.py")
+        await wait_for(pilot, lambda: "findings (2)" in _text(pilot))
+
+    await compare("findings_wide", build(), findings, (180, 30))
+
+
 async def test_error_notice(build: Callable[..., GemmacodeApp], repo: Path) -> None:
     down = failing_opener(
         ServerUnreachableError(

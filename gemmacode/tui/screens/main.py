@@ -33,6 +33,8 @@ from gemmacode.tui.widgets.prompt import PromptInput, SlashSuggester
 from gemmacode.tui.widgets.repo_tree import RepoTree
 from gemmacode.tui.widgets.status_bar import StatusBar
 
+SIDE_BY_SIDE = 160  # columns from which the findings list sits beside the prose, not below
+
 
 def key_bindings(keymap: Mapping[str, str] | None = None) -> list[Binding]:
     """The screen's bindings with the user's ``tui.keys`` already applied.
@@ -99,6 +101,7 @@ class MainScreen(Actions, Screen[None]):
         self.query_one(StatusBar).set_class(small, "-compact")
         self.set_class(small, "-small")
         self.set_class(self.size.width >= 140, "-wide")
+        self.set_class(self.size.width >= SIDE_BY_SIDE, "-side")
 
     # --- from the core -------------------------------------------------------------------
 
