@@ -88,11 +88,11 @@ def own_terminal_descriptor(log: Path) -> Iterator[None]:
     sys.stderr.flush()
     os.dup2(log_fd, 2)
     os.close(log_fd)
-    sys.__stderr__ = terminal
+    sys.__stderr__ = terminal  # type: ignore[misc]  # what Textual's driver draws on
     try:
         yield
     finally:
-        sys.__stderr__ = before
+        sys.__stderr__ = before  # type: ignore[misc]
         with contextlib.suppress(OSError, ValueError):
             terminal.close()
         with contextlib.suppress(OSError, ValueError):

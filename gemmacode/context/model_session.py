@@ -61,6 +61,9 @@ class RequestObserver(Protocol):
     def leaving(self, request: ChatRequest, budget: Budget) -> None:
         """``request`` is about to be sent, fitted to ``budget``."""
 
+    def answering(self, request: ChatRequest) -> None:
+        """The first token of ``request``'s answer has come: any model load is over."""
+
     def finished(
         self,
         request: ChatRequest,
@@ -342,8 +345,12 @@ class ModelSession:
             events = self.backend.chat(request)
             # What calibration needs is counted while the model answers, not after.
             counts = _PromptCounts(request, prompt, prev, self.counter)
+            first = True
             try:
                 async for event in events:
+                    if first and self.observer is not None:
+                        first = False
+                        self.observer.answering(request)
                     if isinstance(event, Final):
                         await self._describe_pinned()
                         raw, shared = counts.result()

@@ -86,6 +86,14 @@ class Reloading:
 
 
 @dataclass(frozen=True)
+class Answering:
+    """The model sent the first token of an answer: whatever load it needed is over."""
+
+    model: str
+    num_ctx: int
+
+
+@dataclass(frozen=True)
 class PromptCut:
     """The server evaluated fewer prompt tokens than were sent: it cut the prompt silently."""
 
@@ -142,6 +150,7 @@ StatusEvent = (
     | ContextPending
     | ContextApplied
     | Reloading
+    | Answering
     | PromptCut
     | ModelSpilled
     | RequestStats

@@ -26,7 +26,9 @@ the end; its :class:`Prewarm` is handed to :func:`gemmacode.session.core.open_se
 which takes the GPU monitor from it. The helper process is spawned here and nowhere else
 (:mod:`gemmacode.tokens.helper` only speaks its protocol). A long-lived front end (the
 terminal UI) and a long-running command (``eval``) need none of this: they open the session
-without one.
+without one. The UI has a collector policy of its own instead, here too
+(:func:`defer_full_collections` while an answer streams, :func:`settle_memory` after),
+measured by ``bench/bench_tui.py``.
 
 Not start-up tuning, so not here: the indexer pauses the collector around its bulk
 allocation (:func:`gemmacode.index.workers.gc_paused`, in worker processes and the UI's
@@ -220,6 +222,30 @@ def _end_gc_pause() -> None:
     if _gc_was_enabled:
         gc.unfreeze()
     _gc_was_enabled = False
+
+
+# --- a long-lived front end's collector ------------------------------------------------------
+
+_FULL_EVERY = gc.get_threshold()[2]  # the collector's own rhythm for full passes
+
+
+def defer_full_collections() -> None:
+    """An answer starts streaming in the terminal UI: no full collection until it ends (young
+    objects are still collected as usual). A full pass walks every object the process holds,
+    a list that grows with the answer on screen: 20-50 ms a minute into a long answer, often
+    enough to stall a keypress. :func:`settle_memory` makes up for it once the answer is
+    done."""
+    gc.set_threshold(*gc.get_threshold()[:2], 1_000_000)
+
+
+def settle_memory() -> None:
+    """Nothing streams: collect now and move what survives (Textual, the core, the answers on
+    screen) out of the collector's reach, so the next full pass walks only what came after.
+    Frozen objects are still freed when nothing refers to them; only a cycle among them would
+    stay."""
+    gc.set_threshold(*gc.get_threshold()[:2], _FULL_EVERY)
+    gc.collect()
+    gc.freeze()
 
 
 # --- the entry point ------------------------------------------------------------------------

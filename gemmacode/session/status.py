@@ -9,7 +9,8 @@
   reading a :class:`ContextPending` when it would change the size at the next request;
 - a request leaving at a size other than the last one's is a :class:`Reloading` (the first
   request too, when the server's ``/api/ps`` said it does not hold the model at that size),
-  and a new size a :class:`ContextSize`;
+  and a new size a :class:`ContextSize`; the first token after it an :class:`Answering`
+  (the load is over);
 - its Final is a :class:`RequestStats`, plus a :class:`ContextApplied` with the measured
   reload time when it was the first request at a new size, a :class:`PromptCut` when the
   server cut the prompt, a :class:`ModelSpilled` when ``/api/ps`` says layers sit in RAM.
@@ -31,6 +32,7 @@ from gemmacode.context.model_session import ModelSession
 from gemmacode.context.policy import ContextChange
 from gemmacode.gpu.reading import MemoryReading
 from gemmacode.session.events import (
+    Answering,
     ContextApplied,
     ContextPending,
     ContextSize,
@@ -127,6 +129,8 @@ class StatusBoard:
             return replace(s, last_change=event, pending=None, reloading=None)
         if isinstance(event, Reloading):
             return replace(s, reloading=event)
+        if isinstance(event, Answering):
+            return replace(s, reloading=None)
         if isinstance(event, RequestStats):
             return replace(s, last_request=event, reloading=None)
         if isinstance(event, PromptCut):
@@ -198,6 +202,10 @@ class StatusBoard:
         if loads:
             self.emit(Reloading(request.model, num_ctx))
         self._last_ctx = num_ctx
+
+    def answering(self, request: ChatRequest) -> None:
+        if self.status.reloading is not None:
+            self.emit(Answering(request.model, request.options.num_ctx))
 
     def finished(
         self,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -22,6 +21,7 @@ from textual.app import App
 
 from gemmacode.config import Settings, user_cache_dir
 from gemmacode.errors import ConfigError, GemmacodeError
+from gemmacode.session import startup
 from gemmacode.session.api import CoreSession
 from gemmacode.session.events import Status, StatusEvent
 from gemmacode.tui import messages as msg
@@ -34,7 +34,6 @@ from gemmacode.tui.screens.main import MainScreen
 from gemmacode.tui.stored import PersistentStore
 
 CoreOpener = Callable[[], AbstractAsyncContextManager[CoreSession]]
-_FULL_EVERY = gc.get_threshold()[2]  # the collector's own rhythm for full passes
 RETRY_S = (2.0, 30.0)  # first wait before re-opening the session, and the most it grows to
 
 
@@ -84,24 +83,16 @@ class GemmacodeApp(App[None]):
         self.run_worker(self.hold_core(), group="core", exit_on_error=False)
 
     def defer_full_collections(self) -> None:
-        """An answer starts streaming: no full collection until it ends (young objects are
-        still collected as usual). A full pass walks every object the process holds, a list
-        that grows with the answer on screen: 20-50 ms a minute into a long answer, often
-        enough to stall a keypress. :meth:`settle_memory` makes up for it once the answer is
-        done. Only with ``freeze_gc`` (the ``gemmacode`` process itself; tests run many apps
-        in one process and keep the collector as it is)."""
+        """An answer starts streaming (:func:`~gemmacode.session.startup.defer_full_collections`).
+        Only with ``freeze_gc``: the ``gemmacode`` process itself; tests run many apps in one
+        process and keep the collector as it is."""
         if self.freeze_gc:
-            gc.set_threshold(*gc.get_threshold()[:2], 1_000_000)
+            startup.defer_full_collections()
 
     def settle_memory(self) -> None:
-        """Nothing streams: collect now and move what survives (Textual, the core, the
-        answers on screen) out of the collector's reach, so the next full pass walks only
-        what came after. Frozen objects are still freed when nothing refers to them; only a
-        cycle among them would stay."""
+        """Nothing streams (:func:`~gemmacode.session.startup.settle_memory`)."""
         if self.freeze_gc:
-            gc.set_threshold(*gc.get_threshold()[:2], _FULL_EVERY)
-            gc.collect()
-            gc.freeze()
+            startup.settle_memory()
 
     def on_unmount(self) -> None:
         """Close what holds files or child processes: the conversation store's database,

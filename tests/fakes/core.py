@@ -29,6 +29,7 @@ from gemmacode.config import Settings
 from gemmacode.review.findings.model import Finding
 from gemmacode.session.api import IndexProgress, IndexSummary, ModelChoice, ReviewSpec
 from gemmacode.session.events import (
+    Answering,
     ContextApplied,
     ContextPending,
     ContextSize,
@@ -71,6 +72,8 @@ def reduce_status(status: Status, event: StatusEvent, history: int = 30) -> Stat
         )
     if isinstance(event, Reloading):
         return replace(status, reloading=event)
+    if isinstance(event, Answering):
+        return replace(status, reloading=None)
     if isinstance(event, PromptCut):
         return replace(status, prompt_cut=event)
     if isinstance(event, ModelSpilled):

@@ -134,12 +134,14 @@ def test_two_reviews_and_a_question_through_one_session(git_repo: Path, tmp_path
         ("server", True, True),
         ("size", 65536),
         ("reloading", 65536),  # the server holds nothing yet (/api/ps): the first load
+        ("Answering",),  # its first token: the load is over
         ("applied", 0, 65536, 2.5),  # what it cost
         ("request", 65536, 2.5),  # review 1: prose pass
         ("request", 65536, 0.0),  # review 1: findings pass
         ("pending", 65536, 16384),  # seen by the monitor at t=60, before any request
         ("size", 16384),  # chosen before review 2 is packed
         ("reloading", 16384),
+        ("Answering",),
         ("applied", 65536, 16384, 2.5),  # the reload it cost
         ("request", 16384, 2.5),
         ("request", 16384, 0.0),

@@ -14,6 +14,7 @@ from gemmacode.gpu.monitor import GpuMonitor
 from gemmacode.session.api import ReviewSpec
 from gemmacode.session.core import open_session
 from gemmacode.session.events import (
+    Answering,
     ContextApplied,
     ContextSize,
     Finished,
@@ -87,6 +88,8 @@ def _story(seen: list[StatusEvent]) -> list[tuple[object, ...]]:
             out.append(("size", e.num_ctx))
         elif isinstance(e, Reloading):
             out.append(("reloading", e.num_ctx))
+        elif isinstance(e, Answering):
+            out.append(("answering", e.num_ctx))
         elif isinstance(e, ContextApplied):
             out.append(("applied", e.before, e.after))
         elif isinstance(e, RequestStats):
@@ -108,6 +111,7 @@ def test_the_first_load_is_announced_unless_the_server_holds_the_model(
     assert _story(first) == [
         ("size", size),
         ("reloading", size),  # /api/ps: nothing loaded, so the request loads the model
+        ("answering", size),  # the first token: the load is over, the bar says so at once
         ("applied", 0, size),
         ("request", size),
     ]

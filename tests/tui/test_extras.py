@@ -216,7 +216,7 @@ async def test_turns_far_out_of_view_drop_their_drawn_lines_and_draw_again_when_
         await ready(pilot, core)
         for n in range(6):
             await submit(pilot, f"question {n}")
-            await wait_for(pilot, lambda: len(core.tasks) == n + 1 and core.tasks[n].done)
+            await wait_for(pilot, lambda n=n: len(core.tasks) == n + 1 and core.tasks[n].done)
         await pilot.pause(0.3)
         view = app.screen.query_one(ConversationView)
         height = view.virtual_size.height

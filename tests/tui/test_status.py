@@ -9,6 +9,7 @@ import pytest
 
 from gemmacode.errors import ServerUnreachableError
 from gemmacode.session.events import (
+    Answering,
     ContextApplied,
     ContextPending,
     GpuSample,
@@ -51,6 +52,8 @@ async def test_status_bar_follows_events_from_another_thread(
         assert "next request 4096: free VRAM fell to 1.9 GiB" in line
         core.emit_from_thread([Reloading("gemma4:e4b", 4096)])
         await wait_for(pilot, lambda: "reloading gemma4:e4b at 4096" in status_lines(app))
+        core.emit_from_thread([Answering("gemma4:e4b", 4096)])  # first token: loaded
+        await wait_for(pilot, lambda: "reloading" not in status_lines(app))
         core.emit_from_thread(
             [
                 ContextApplied(8192, 4096, "free VRAM fell", 2.5),
