@@ -20,7 +20,7 @@ from tests.tui.tmux_screen import TmuxScreen, tmux_available
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not tmux_available(), reason="tmux is not installed"),
+    pytest.mark.skipif(not tmux_available(), reason="tmux 3.2 or newer is not installed"),
 ]
 
 CALC = "def div(a, b):\n    return a / b\n"

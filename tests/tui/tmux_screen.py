@@ -37,7 +37,12 @@ def _quote(arg: str) -> str:
 
 
 def tmux_available() -> bool:
-    return shutil.which("tmux") is not None
+    """tmux 3.2 or newer is on the PATH (control mode's ``refresh-client -f no-output``)."""
+    if shutil.which("tmux") is None:
+        return False
+    out = subprocess.run(["tmux", "-V"], capture_output=True, text=True).stdout
+    found = re.search(r"(\d+)\.(\d+)", out)
+    return found is not None and (int(found[1]), int(found[2])) >= (3, 2)
 
 
 class TmuxScreen:
