@@ -158,15 +158,17 @@ from pathlib import Path
 from gemmacode.session.conversations import ConversationStore, Sampling, Turn
 folder, shared, name = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 n, go = int(sys.argv[4]), Path(sys.argv[5])
-while not go.exists():
-    time.sleep(0.001)
 s = Sampling(0.2, 0.9, 40, 0, 100)
 with ConversationStore(folder) as store:
     own = store.new(name)
+    (go.parent / f"ready-{name}").touch()  # imported and open: only the writes are left
+    while not go.exists():
+        time.sleep(0.001)
     for i in range(n):
         body = f"{name}-{i}:" + "x" * (i * 37 % 5000)
         store.append(shared, Turn("ask", f"{name} {i}", body, "m", 2048, s))
         store.append(own, Turn("ask", f"{name} {i}", body, "m", 2048, s))
+        time.sleep(0.002)  # a turn is seconds apart in real use: let the other one in
 print(own)
 """
 
@@ -185,8 +187,11 @@ def test_two_processes_writing_at_once_lose_and_mix_nothing(tmp_path: Path) -> N
     with ConversationStore(folder) as store:
         shared = store.new("shared")
     procs = [_start_writer(folder, shared, name, n, go) for name in ("ui", "hook")]
-    time.sleep(0.3)  # both importing; the flag starts them together
-    go.touch()
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready-{name}").exists() for name in ("ui", "hook")):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.01)
+    go.touch()  # both are ready: the flag starts them together
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     with ConversationStore(folder) as store:
