@@ -228,6 +228,41 @@ async def test_turns_far_out_of_view_drop_their_drawn_lines_and_draw_again_when_
         assert view.virtual_size.height == height  # heights were kept, nothing jumps
 
 
+async def test_a_resize_keeps_the_bottom_in_view_or_the_same_text_at_the_top(
+    build: Callable[..., GemmacodeApp], core: FakeCore
+) -> None:
+    lines = "".join(
+        f"Sentence {n} is long enough to wrap at a narrower width.\n\n" for n in range(40)
+    )
+    core.script = lambda label, spec: ScriptedTask(label, prose=lines + f"END of {label}")
+    app = build()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot, core)
+        for n in range(2):
+            await submit(pilot, f"question {n}")
+            await wait_for(pilot, lambda n=n: len(core.tasks) == n + 1 and core.tasks[n].done)
+        await pilot.pause(0.2)
+        assert "END of" in screen_text(app)
+        await pilot.resize_terminal(70, 30)  # every line wraps again: the pane grows taller
+        await pilot.pause(0.2)
+        assert "END of" in screen_text(app)  # still following the bottom
+        view = app.screen.query_one(ConversationView)
+        view.scroll_to(y=view._starts[1] + 20, animate=False, immediate=True)  # reading
+        await pilot.pause(0.1)
+        top = view_lines(app)[0]
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause(0.2)
+        shown = "\n".join(view_lines(app))
+        assert top.split()[1] in shown.split()  # the sentence read before is still in view
+        assert "END of" not in shown
+
+
+def view_lines(app: GemmacodeApp) -> list[str]:
+    """The conversation pane's lines that show a sentence, from the sentence on."""
+    rows = screen_text(app).splitlines()
+    return [row[row.index("Sentence") :].rstrip("│ ") for row in rows if "Sentence" in row]
+
+
 def test_an_answer_splits_only_where_markdown_means_the_same_in_parts() -> None:
     from gemmacode.tui.widgets.conversation import Answer
 

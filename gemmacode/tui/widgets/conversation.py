@@ -256,6 +256,7 @@ class ConversationView(ScrollView):
         self._width = 0
         self._styled: tuple[object, ...] = ()
         self.code_theme = "monokai"
+        self._follow = True  # the view was at the bottom when last scrolled: keep it there
 
     def on_mount(self) -> None:
         self.border_title = "conversation"
@@ -336,13 +337,14 @@ class ConversationView(ScrollView):
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
+        self._follow = self.is_vertical_scroll_end
         if int(old) != int(new):
             self._release_far_turns()
 
     def _update(self, first_changed: int = 0) -> None:
         """Lines changed from turn ``first_changed`` on: new height, and follow the bottom if
         the user was there."""
-        at_end = self.is_vertical_scroll_end
+        at_end = self._follow or self.is_vertical_scroll_end
         height = self._layout()
         self.virtual_size = Size(self._width, height)
         if at_end and height > self.scrollable_content_region.height:
@@ -360,7 +362,19 @@ class ConversationView(ScrollView):
             self._update(self.turns.index(turn))
 
     def on_resize(self) -> None:
+        """A new width wraps every line again: follow the bottom if the user was there, else
+        keep the same part of the same turn at the top."""
+        top = int(self.scroll_y)
+        index = bisect.bisect_right(self._starts, top) - 1
+        if self._follow or index < 0:
+            self._update()
+            return
+        turn, before = self.turns[index], self._width
+        share = (top - self._starts[index]) / max(1, turn.height(before))
         self._update()
+        if self._width != before:
+            y = self._starts[index] + int(share * turn.height(self._width))
+            self.scroll_to(y=y, animate=False, immediate=True, force=True)
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
