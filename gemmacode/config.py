@@ -166,7 +166,10 @@ class ReviewSettings:
 class TuiSettings:
     mouse: bool = field(
         default=True,
-        metadata=_doc("Let the terminal UI use the mouse; false for slow SSH links (--no-mouse)"),
+        metadata=_doc(
+            "Let the terminal UI use the mouse; false for slow SSH links (--no-mouse); off by "
+            "default inside GNU screen, which holds Esc back while an app reads the mouse"
+        ),
     )
     theme: str = field(
         default="textual-dark",
@@ -409,6 +412,28 @@ def apply_env(settings: Settings, env: Mapping[str, str]) -> None:
                 f"valid keys in {sec_name} are {', '.join(hints)}",
             )
         setattr(section, key, _coerce(raw, hints[key], f"environment {var}", key, True))
+
+
+def set_by_user(project_root: Path | None, env: Mapping[str, str], dotted: str) -> bool:
+    """Whether the user's or the project's config file, or a ``GEMMACODE_`` variable, sets
+    ``dotted`` (``"tui.mouse"``), so a default chosen for the situation must not override it.
+    Unreadable files count as not setting it (:func:`load_settings` reports them)."""
+    section, key = dotted.split(".", 1)
+    if ENV_PREFIX + f"{section}_{key}".upper() in env:
+        return True
+    files = [user_config_dir(env) / USER_FILE]
+    if project_root is not None:
+        files.append(project_root / PROJECT_FILE)
+    for path in files:
+        if not path.is_file():
+            continue
+        try:
+            table = _read_toml(path).get(section)
+        except ConfigError:
+            continue
+        if isinstance(table, dict) and key in table:
+            return True
+    return False
 
 
 def load_settings(

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gemmacode.commands.common import add_model_flags, find_root, model_overrides
-from gemmacode.config import load_settings, private_dir, user_cache_dir
+from gemmacode.config import load_settings, private_dir, set_by_user, user_cache_dir
 from gemmacode.errors import UsageError
 
 # Textual paints at most TEXTUAL_FPS frames a second (60 by default), and a key that comes
@@ -24,6 +24,11 @@ from gemmacode.errors import UsageError
 # only painted when something changed, so a higher cap costs nothing at rest; it halves that
 # wait and more (bench/bench_tui.py: keypress p95 50 -> 28 ms at 500 tokens/s, same CPU).
 FRAME_RATE = "240"
+
+SCREEN_HINT = (
+    "Mouse off inside GNU screen, which holds Esc back while an app reads the mouse; "
+    "tui.mouse = true turns it on"
+)
 
 HELP = "open the terminal UI on the repository around PATH (the default with no command)"
 
@@ -49,13 +54,19 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{start} is not a folder", "give a folder inside the repository")
     root = find_root(start)
     overrides = model_overrides(args)
+    hint = ""
     if args.no_mouse:
         overrides["tui.mouse"] = False
+    elif "STY" in os.environ and not set_by_user(root, os.environ, "tui.mouse"):
+        # GNU screen holds a lone Esc back until the next key while an app reads the mouse
+        # (its SGR mouse mode; see docs/tui.md): Esc would not cancel an answer.
+        overrides["tui.mouse"] = False
+        hint = SCREEN_HINT
     settings = load_settings(root, os.environ, overrides)
     os.environ.setdefault("TEXTUAL_FPS", FRAME_RATE)  # read when textual is imported
     app_module = importlib.import_module("gemmacode.tui.app")
     with own_terminal_descriptor(user_cache_dir() / "tui-stderr.log"):
-        app = app_module.make_app(root, settings, resume=args.resume, freeze_gc=True)
+        app = app_module.make_app(root, settings, resume=args.resume, freeze_gc=True, hint=hint)
         app.run(mouse=settings.tui.mouse)
     return 0
 

@@ -54,12 +54,14 @@ class GemmacodeApp(App[None]):
         retry_s: tuple[float, float] = RETRY_S,
         resume: bool = False,
         notice: str = "",
+        hint: str = "",
         freeze_gc: bool = False,
     ) -> None:
         super().__init__()
         self.freeze_gc = freeze_gc  # see settle_memory
         self.resume = resume  # open the project's latest conversation at start
         self.notice = notice  # a warning to show once mounted (conversations not saved)
+        self.hint = hint  # information to show once mounted (the mouse off in GNU screen)
         self.root = root
         self.settings = settings
         self.opener = opener
@@ -76,6 +78,8 @@ class GemmacodeApp(App[None]):
         self.push_screen(self.main)  # it calls start_core once it has painted
         if self.notice:
             self.notify(self.notice, severity="warning")
+        if self.hint:
+            self.notify(self.hint)
 
     def start_core(self) -> None:
         """Open the core session in the background. The main screen calls it after its first
@@ -173,6 +177,7 @@ def make_app(
     retry_s: tuple[float, float] = RETRY_S,
     resume: bool = False,
     freeze_gc: bool = False,
+    hint: str = "",
 ) -> GemmacodeApp:
     """The app for ``root``; every argument left out gets the real thing (conversations:
     the project's store on disk, or kept in memory with a warning when it cannot open)."""
@@ -199,5 +204,6 @@ def make_app(
         retry_s=retry_s,
         resume=resume,
         notice=notice,
+        hint=hint,
         freeze_gc=freeze_gc,
     )

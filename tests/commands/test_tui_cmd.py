@@ -77,12 +77,36 @@ def test_no_mouse_flag_reaches_the_app(tmp_path: Path, monkeypatch: pytest.Monke
     from textual.app import App
 
     seen: list[bool] = []
+    monkeypatch.delenv("STY", raising=False)  # not inside GNU screen (see the next test)
     monkeypatch.setattr(App, "run", lambda self, mouse=True, **kw: seen.append(mouse))
     assert cli.main(["tui", str(tmp_path), "--no-mouse"]) == 0
     assert cli.main(["tui", str(tmp_path)]) == 0
     monkeypatch.setenv("GEMMACODE_TUI_MOUSE", "false")
     assert cli.main(["tui", str(tmp_path)]) == 0
     assert seen == [False, True, False]
+
+
+def test_inside_gnu_screen_the_mouse_is_off_unless_the_user_turned_it_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GNU screen holds a lone Esc back while the app reads the mouse (its SGR mouse mode):
+    Esc would not cancel. Inside screen (STY set) the mouse is off by default, with a hint;
+    a config file or variable that sets tui.mouse wins."""
+    from textual.app import App
+
+    from gemmacode.config import PROJECT_FILE
+
+    seen: list[tuple[bool, str]] = []
+    monkeypatch.setattr(App, "run", lambda self, mouse=True, **kw: seen.append((mouse, self.hint)))
+    monkeypatch.setenv("STY", "1234.pts-0.host")
+    assert cli.main(["tui", str(tmp_path)]) == 0
+    monkeypatch.setenv("GEMMACODE_TUI_MOUSE", "true")
+    assert cli.main(["tui", str(tmp_path)]) == 0
+    monkeypatch.delenv("GEMMACODE_TUI_MOUSE")
+    (tmp_path / PROJECT_FILE).write_text("[tui]\nmouse = true\n")
+    assert cli.main(["tui", str(tmp_path)]) == 0
+    assert seen[0][0] is False and "GNU screen" in seen[0][1] and "tui.mouse" in seen[0][1]
+    assert seen[1:] == [(True, ""), (True, "")]
 
 
 CHILD = """

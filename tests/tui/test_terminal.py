@@ -3,13 +3,15 @@ the embedded model (smollm2), driven by keys and read back with ``capture-pane``
 
 It checks what a user sees: the status bar shows the context size, a review's answer streams
 (the text grows while the request runs), Esc cancels it and keeps the text, and the UI then
-quits cleanly. Waits poll the screen with generous deadlines: on a shared 2-core machine the
+quits cleanly; the same again with GNU screen between tmux and the UI (skipped without
+screen). Waits poll the screen with generous deadlines: on a shared 2-core machine the
 first token of a review can take half a minute.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -43,7 +45,10 @@ def answer_text(screen: str) -> str:
     return "\n".join(x for x in out if x)
 
 
-def test_a_review_streams_shows_the_context_size_and_esc_cancels(git_repo: Path) -> None:
+@pytest.mark.parametrize("inside", ["tmux", "screen"])
+def test_a_review_streams_shows_the_context_size_and_esc_cancels(
+    git_repo: Path, tmp_path: Path, inside: str
+) -> None:
     (git_repo / "calc.py").write_text(CALC)
     git(git_repo, "add", ".")
     git(git_repo, "commit", "-q", "-m", "init")
@@ -52,6 +57,15 @@ def test_a_review_streams_shows_the_context_size_and_esc_cancels(git_repo: Path)
     command += ["--model", "smollm2"]
     # A bounded answer, so a missed Esc cannot keep the model busy for long.
     env = {"GEMMACODE_SAMPLING_NUM_PREDICT": "400"}
+    if inside == "screen":  # GNU screen in the tmux pane, the UI inside screen
+        if shutil.which("screen") is None:
+            pytest.skip("GNU screen is not installed")
+        sockets = tmp_path / "screen"
+        sockets.mkdir(mode=0o700)
+        rc = tmp_path / "screenrc"
+        rc.write_text("defutf8 on\nterm screen-256color\nstartup_message off\n")
+        env["SCREENDIR"] = str(sockets)
+        command = ["screen", "-U", "-c", str(rc), *command]
     with TmuxScreen(command, cwd=git_repo, env=env, width=120, height=32) as term:
         term.wait_for("calc.py", 90)  # the tree: the app is up
         term.send("/review calc.py", literal=True)
