@@ -36,3 +36,40 @@ async def test_theme_setting_is_applied(
     async with app.run_test() as pilot:
         await wait_for(pilot, lambda: core.subscribers == 1)
         assert app.theme == theme
+
+
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
+async def test_answers_take_their_colours_from_the_theme(
+    build: Callable[..., GemmacodeApp], core: FakeCore, theme: str
+) -> None:
+    """Inline code in the theme's accent (Rich's own is cyan on black, whatever the theme),
+    and the muted meta line a colour of its own that is not the background's."""
+    from rich.color import Color
+
+    from gemmacode.tui.widgets.conversation import ConversationView
+    from tests.fakes.core import ScriptedTask
+    from tests.tui.test_actions import ready, submit
+
+    core.script = lambda label, spec: ScriptedTask(label, prose="Call `div` first.")
+    settings = Settings()
+    settings.tui.theme = theme
+    app = build(settings=settings)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot, core)
+        await submit(pilot, "question")
+        await wait_for(pilot, lambda: bool(core.tasks) and core.tasks[0].done)
+        await pilot.pause(0.2)
+        view = app.screen.query_one(ConversationView)
+        lines = view.turns[0].lines(view._width)
+        segments = [seg for line in lines for seg in line]
+        code = next(seg for seg in segments if seg.text == "div")
+        accent = Color.parse(app.current_theme.to_color_system().generate()["text-accent"])
+        assert code.style is not None and code.style.bold
+        assert code.style.color is not None
+        assert code.style.color.get_truecolor() == accent.get_truecolor()
+        assert code.style.bgcolor != Color.parse("black")
+        meta = next(seg for seg in segments if "finding" in seg.text or " s" in seg.text)
+        background = view.rich_style.bgcolor
+        assert meta.style is not None and meta.style.color is not None
+        assert background is not None and meta.style.color != background
+        assert meta.style.color != view.rich_style.color  # muted, not the plain text colour

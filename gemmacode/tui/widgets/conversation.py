@@ -22,6 +22,7 @@ from rich.markdown import Markdown as RichMarkdown
 from rich.markdown import MarkdownElement
 from rich.style import Style
 from rich.text import Text
+from rich.theme import Theme
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -233,6 +234,7 @@ class ConversationView(ScrollView):
         "conversation--note",
         "conversation--notewarning",
         "conversation--noteerror",
+        "conversation--code",
     }
     DEFAULT_CSS = """
     ConversationView {
@@ -245,6 +247,7 @@ class ConversationView(ScrollView):
     ConversationView > .conversation--note { color: $text-muted; }
     ConversationView > .conversation--notewarning { color: $warning; }
     ConversationView > .conversation--noteerror { color: $error; }
+    ConversationView > .conversation--code { color: $text-accent; background: $surface; }
     """
     can_focus = True
 
@@ -285,14 +288,19 @@ class ConversationView(ScrollView):
     # --- drawing ---------------------------------------------------------------------------
 
     def style_of(self, name: str) -> Style:
-        return self.get_component_rich_style(f"conversation--{name}", partial=True)
+        return self.get_component_rich_style(f"conversation--{name}")
 
     def draw(self, renderable: RenderableType, width: int) -> list[Strip]:
         """``renderable`` as lines ``width`` cells wide on the pane's colours, with no blank
         lines at the end."""
         console = self.app.console
         options = console.options.update(width=width, height=None)
-        lines = console.render_lines(renderable, options, style=self.rich_style)
+        # Rich's inline code is bold cyan on black whatever the theme: the theme's instead.
+        console.push_theme(Theme({"markdown.code": self.style_of("code") + Style(bold=True)}))
+        try:
+            lines = console.render_lines(renderable, options, style=self.rich_style)
+        finally:
+            console.pop_theme()
         strips = [Strip(line, width) for line in lines]
         while strips and not strips[-1].text.strip():
             strips.pop()
