@@ -371,7 +371,7 @@ class RepoIndex:
         self.stats = stats
         self._records = records
         self._blobs = blobs  # path -> marshalled symbols not decoded yet
-        self._defs: dict[str, list[Symbol]] | None = None
+        self._defs: dict[str, list[tuple[str, SymbolTuple]]] | None = None
         self._refs: dict[str, list[Reference]] | None = None
 
     @property
@@ -464,13 +464,22 @@ class RepoIndex:
             yield from rec.symbols
 
     def definitions(self, name: str) -> list[Symbol]:
-        """Every definition called ``name`` (the last part of its scope path)."""
+        """Every definition called ``name`` (the last part of its scope path).
+
+        The table behind it holds tag tuples and decodes no file: a question names a few
+        identifiers, and building every symbol and reference of a large repository to find
+        them cost hundreds of MiB (18,000 files: 55 -> 700 MiB)."""
         if self._defs is None:
-            defs: dict[str, list[Symbol]] = {}
-            for sym in self.symbols():
-                defs.setdefault(sym.name, []).append(sym)
+            defs: dict[str, list[tuple[str, SymbolTuple]]] = {}
+            with workers_mod.gc_paused():
+                for path, rec in self._records.items():
+                    tags = self.tags_of(path)[0] if path in self._blobs else None
+                    if tags is None:
+                        tags = [SymbolTuple.of(sym) for sym in rec.symbols]
+                    for tag in tags:
+                        defs.setdefault(tag.name, []).append((path, tag))
             self._defs = defs
-        return list(self._defs.get(name, ()))
+        return [tag.symbol(path) for path, tag in self._defs.get(name, ())]
 
     def references_to(self, name: str) -> list[Reference]:
         if self._refs is None:

@@ -53,7 +53,8 @@ def candidate_files(
 
     idents, _ = question_terms(question)
     named = [d.file for ident in sorted(idents) for d in index.definitions(ident)[:4]]
-    files = index.files
+    records = getattr(index, "records", None)  # RepoIndex: the paths without decoding symbols
+    files = records() if callable(records) else index.files
     ordered = [p for p in (*focus, *named, *map_files) if p in files]
     return list(dict.fromkeys(ordered))[:MAX_FILES]
 

@@ -96,7 +96,7 @@ class Workspace:
         for s in index.skipped:
             skipped[s.reason] = skipped.get(s.reason, 0) + 1
         symbols = sum(n for n, _ in index.counts().values())
-        return IndexSummary(len(index.files), symbols, skipped, time.perf_counter() - started)
+        return IndexSummary(len(index.records()), symbols, skipped, time.perf_counter() - started)
 
     def _open(self, progress: Callable[[IndexProgress], None] | None, *, rebuild: bool) -> None:
         self._opened = True
@@ -123,5 +123,5 @@ class Workspace:
             self._index, self._index_error = None, str(err)
             return
         if progress is not None:
-            n = len(self._index.files)
+            n = len(self._index.records())  # not .files: that decodes every symbol
             progress(IndexProgress(n, n, "done"))

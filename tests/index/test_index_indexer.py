@@ -201,6 +201,26 @@ def test_symbols_are_decoded_per_file_on_demand(repo: Path, tmp_path: Path) -> N
     assert counts["app/store.py"] == (4, 4)  # read_file, decode, open, read
 
 
+def test_definitions_decode_no_file(repo: Path, tmp_path: Path) -> None:
+    """A question looks up a few names; finding them must not build every symbol and
+    reference of the repository (18,000 files: 55 -> 700 MiB when it did)."""
+    cache = tmp_path / "c"
+    open_index(repo, IndexSettings(), cache_dir=cache)
+    index = open_index(repo, IndexSettings(), cache_dir=cache)  # warm: all from the cache
+    from gemmacode.review.question import candidate_files
+
+    found = index.definitions("decode")
+    named = candidate_files(index, "where is decode called?", (), [])  # what `ask` does
+    assert all(r.symbols == [] for r in index.records().values())  # nothing decoded
+    assert set(named) == {"app/codec.py", "web.js"}
+    assert {(s.file, s.kind) for s in found} == {
+        ("app/codec.py", "function"),
+        ("web.js", "function"),
+    }
+    decoded = [s for s in index.files["app/codec.py"].symbols if s.name == "decode"]
+    assert [s for s in found if s.file == "app/codec.py"] == decoded  # the same symbols
+
+
 def test_with_other_threads_running_workers_are_spawned_not_forked(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
