@@ -165,3 +165,23 @@ def test_the_ui_draws_on_its_own_descriptor_and_fd2_goes_to_a_private_log(
     assert "NOTE-FROM-C" in log.read_text()
     assert log.stat().st_mode & 0o777 == 0o600
     assert log.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_python_dash_m_ignores_packages_in_the_reviewed_folder(git_repo: Path) -> None:
+    """``python -m gemmacode`` puts the current folder first on sys.path; a repository that
+    holds a folder named like a dependency (GitPython's own has ``git/``) must not replace it."""
+    from tests.conftest import git
+
+    for name in ("tree_sitter", "git"):
+        (git_repo / name).mkdir()
+        (git_repo / name / "__init__.py").write_text(f"raise SystemExit('shadowed {name}')\n")
+    git(git_repo, "add", ".")
+    git(git_repo, "commit", "-q", "-m", "init")
+    out = subprocess.run(
+        [sys.executable, "-m", "gemmacode", "index"],
+        cwd=git_repo,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "shadowed" not in out.stdout + out.stderr
