@@ -96,6 +96,43 @@ def _nodes(tree: RepoTree) -> list:  # type: ignore[type-arg]
     return out
 
 
+async def test_a_large_tree_builds_a_folder_s_nodes_when_it_is_first_opened() -> None:
+    from textual.app import App, ComposeResult
+
+    from gemmacode.tui.repo_status import RepoSnapshot
+
+    files = tuple(
+        f"pkg{i}/mod{j}/file{k}.py" for i in range(10) for j in range(20) for k in range(50)
+    )
+    files += ("top.py",)
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield RepoTree("repository")
+
+    app = One()
+    async with app.run_test(size=(80, 30)) as pilot:
+        tree = app.query_one(RepoTree)
+        tree.load(RepoSnapshot(files=files, skipped={"pkg0/mod0/blob.bin": "binary"}))
+        await pilot.pause()
+        assert len(_nodes(tree)) < 300  # not 10,000 leaves: only the open top-level folders
+        assert tree.border_title == "files (10001)"
+        pkg = next(n for n in tree.root.children if str(n.label) == "pkg0/")
+        assert pkg.is_expanded and [str(n.label) for n in pkg.children][:2] == ["mod0/", "mod1/"]
+        mod = pkg.children[0]
+        assert not mod.is_expanded and not mod.children  # built when first opened
+        tree.move_cursor(mod)
+        tree.focus()
+        await pilot.press("space")
+        await wait_for(pilot, lambda: len(mod.children) == 51)
+        labels = [str(n.label) for n in mod.children]
+        assert labels[0] == "blob.bin" and "file49.py" in labels
+        assert [n.data for n in mod.children if str(n.label) == "file7.py"] == [
+            "pkg0/mod0/file7.py"
+        ]
+        assert str(tree.root.children[-1].label) == "top.py"  # root files after the folders
+
+
 async def test_staged_working_and_diff_commands(
     build: Callable[..., GemmacodeApp], core: FakeCore
 ) -> None:
