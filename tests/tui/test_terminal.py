@@ -10,8 +10,10 @@ first token of a review can take half a minute.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,15 +67,20 @@ def test_a_review_streams_shows_the_context_size_and_esc_cancels(
         rc = tmp_path / "screenrc"
         rc.write_text("defutf8 on\nterm screen-256color\nstartup_message off\n")
         env["SCREENDIR"] = str(sockets)
-        command = ["screen", "-U", "-c", str(rc), *command]
-    with TmuxScreen(command, cwd=git_repo, env=env, width=120, height=32) as term:
-        term.wait_for("calc.py", 90)  # the tree: the app is up
-        term.send("/review calc.py", literal=True)
-        term.send("Enter")
-        first = term.wait_for(re.compile(r"ctx \d{3,}"), 180).splitlines()[0]
-        assert re.search(r"ctx \d{3,}", first), first  # in the status bar, the top line
-        term.wait_for(lambda s: len(answer_text(s)) > 0, 120)
-        _stream_cancel_and_quit(term)
+        command = ["screen", "-U", "-c", str(rc), "-S", "gemmacode-test", *command]
+    try:
+        with TmuxScreen(command, cwd=git_repo, env=env, width=120, height=32) as term:
+            term.wait_for("calc.py", 90)  # the tree: the app is up
+            term.send("/review calc.py", literal=True)
+            term.send("Enter")
+            first = term.wait_for(re.compile(r"ctx \d{3,}"), 180).splitlines()[0]
+            assert re.search(r"ctx \d{3,}", first), first  # in the status bar, the top line
+            term.wait_for(lambda s: len(answer_text(s)) > 0, 120)
+            _stream_cancel_and_quit(term)
+    finally:  # screen outlives its tmux pane, detached, if the app did not quit
+        if inside == "screen":
+            quit_screen = ["screen", "-S", "gemmacode-test", "-X", "quit"]
+            subprocess.run(quit_screen, env={**os.environ, **env}, capture_output=True)
 
 
 def _stream_cancel_and_quit(term: TmuxScreen) -> None:
