@@ -126,7 +126,9 @@ def _persona(focus: Sequence[str], question: str) -> str:
     return json.dumps([sorted(set(focus)), question])
 
 
-def _light_records(index: MapSource) -> Mapping[str, FileRecord]:
+def light_records(index: MapSource) -> Mapping[str, FileRecord]:
+    """The index's records by path without decoding symbols (``RepoIndex.records``), or its
+    ``files`` for an index that has no such method."""
     records = getattr(index, "records", None)
     if callable(records):
         got = records()
@@ -140,7 +142,7 @@ def _sources(index: MapSource) -> tuple[TagTable, Mapping[str, Sequence[Symbol]]
     can (``RepoIndex``), else from its decoded records."""
     tags_of = getattr(index, "tags_of", None)
     if callable(tags_of):
-        table = _Tags(sorted(_light_records(index)), tags_of)
+        table = _Tags(sorted(light_records(index)), tags_of)
         return table, _Symbols(table)
     files = index.files
     return tags_from_records(files), {p: rec.symbols for p, rec in files.items()}
@@ -349,7 +351,7 @@ def build_map(
     """
     if tokens <= 0:
         return RepoMap("", 0, [], [])
-    fp = fingerprint(_light_records(index))
+    fp = fingerprint(light_records(index))
     map_key = None
     if cache_dir is not None and type(counter) is TokenCounter:
         map_key = f"{fp}\0{_persona(focus, question)}\0{tokens}\0{counter.signature}"
@@ -357,7 +359,7 @@ def build_map(
         cached = _map_from_doc(doc) if doc is not None else None
         if cached is not None:
             return cached
-    records = _light_records(index)
+    records = light_records(index)
     table, symbols = _sources(index)
     attributes = _attributes(index, records)
     ranked = _rank(table, records, fp, focus, question, cache_dir, attributes=attributes)

@@ -49,12 +49,12 @@ def score_chunk(text: str, idents: set[str], words: set[str]) -> float:
 def candidate_files(
     index: QuestionIndex, question: str, focus: Sequence[str], map_files: Sequence[str]
 ) -> list[str]:
+    from gemmacode.repomap.build import light_records
     from gemmacode.repomap.graph import question_terms
 
     idents, _ = question_terms(question)
     named = [d.file for ident in sorted(idents) for d in index.definitions(ident)[:4]]
-    records = getattr(index, "records", None)  # RepoIndex: the paths without decoding symbols
-    files = records() if callable(records) else index.files
+    files = light_records(index)  # the paths, without decoding every symbol
     ordered = [p for p in (*focus, *named, *map_files) if p in files]
     return list(dict.fromkeys(ordered))[:MAX_FILES]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -205,18 +206,22 @@ async def test_a_long_streamed_answer_is_kept_whole_in_segments_that_never_split
         assert "```" not in shown  # every code block drawn as code, none left open
 
 
+async def ask_in_turn(pilot: Any, core: FakeCore, count: int) -> None:
+    """Ask ``count`` questions, each once the one before has been answered."""
+    for n in range(count):
+        await submit(pilot, f"question {n}")
+        await wait_for(pilot, lambda n=n: len(core.tasks) == n + 1 and core.tasks[n].done)
+
+
 async def test_turns_far_out_of_view_drop_their_drawn_lines_and_draw_again_when_scrolled_to(
     build: Callable[..., GemmacodeApp], core: FakeCore
 ) -> None:
-
     long = "".join(f"Line {n} of a long answer.\n\n" for n in range(60))
     core.script = lambda label, spec: ScriptedTask(label, prose=f"START {label}\n\n" + long)
     app = build()
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot, core)
-        for n in range(6):
-            await submit(pilot, f"question {n}")
-            await wait_for(pilot, lambda n=n: len(core.tasks) == n + 1 and core.tasks[n].done)
+        await ask_in_turn(pilot, core, 6)
         await pilot.pause(0.3)
         view = app.screen.query_one(ConversationView)
         height = view.virtual_size.height
@@ -238,9 +243,7 @@ async def test_a_resize_keeps_the_bottom_in_view_or_the_same_text_at_the_top(
     app = build()
     async with app.run_test(size=(120, 30)) as pilot:
         await ready(pilot, core)
-        for n in range(2):
-            await submit(pilot, f"question {n}")
-            await wait_for(pilot, lambda n=n: len(core.tasks) == n + 1 and core.tasks[n].done)
+        await ask_in_turn(pilot, core, 2)
         await pilot.pause(0.2)
         assert "END of" in screen_text(app)
         await pilot.resize_terminal(70, 30)  # every line wraps again: the pane grows taller

@@ -100,19 +100,11 @@ def _text(pilot: Any) -> str:
     return screen_text(pilot.app)
 
 
-async def test_findings_list(build: Callable[..., GemmacodeApp], core: FakeCore) -> None:
-    core.script = lambda label, spec: ScriptedTask(label, prose=PROSE, findings=FINDINGS)
-
-    async def findings(pilot: Any) -> None:
-        await _ready(pilot, core)
-        await _send(pilot, "/review src/app.py")
-        await wait_for(pilot, lambda: "findings (2)" in _text(pilot))
-
-    await compare("findings", build(), findings, (120, 36))
-
-
-async def test_findings_beside_the_prose_on_a_wide_terminal(
-    build: Callable[..., GemmacodeApp], core: FakeCore
+@pytest.mark.parametrize(
+    ("name", "size"), [("findings", (120, 36)), ("findings_wide", (180, 30))]
+)  # wide: the list beside the prose
+async def test_findings_list(
+    build: Callable[..., GemmacodeApp], core: FakeCore, name: str, size: tuple[int, int]
 ) -> None:
     core.script = lambda label, spec: ScriptedTask(label, prose=PROSE, findings=FINDINGS)
 
@@ -121,7 +113,7 @@ async def test_findings_beside_the_prose_on_a_wide_terminal(
         await _send(pilot, "/review src/app.py")
         await wait_for(pilot, lambda: "findings (2)" in _text(pilot))
 
-    await compare("findings_wide", build(), findings, (180, 30))
+    await compare(name, build(), findings, size)
 
 
 async def test_error_notice(build: Callable[..., GemmacodeApp], repo: Path) -> None:

@@ -126,10 +126,9 @@ class TurnView:
         self._unsent: list[str] = []
         self._next_flush = 0.0  # monotonic time before which fragments are held back
         self._tail: Timer | None = None  # the pending flush of what arrived since the last
-        self._lines: list[Strip] | None = None  # None: to assemble again
-        self._width = 0
-        self._height = 0  # the line count at ``_height_width`` (kept when lines are released)
-        self._height_width = 0
+        self._lines: list[Strip] | None = None  # at ``_width``; None: to assemble again
+        self._width = 0  # the width of the lines, and of ``_height`` (0: not known)
+        self._height = 0  # kept when the lines are released
 
     @property
     def text(self) -> str:
@@ -182,13 +181,11 @@ class TurnView:
         self.changed()
 
     def changed(self) -> None:
-        self._lines = None
-        self._height_width = 0
+        self._lines, self._width = None, 0
         self.pane.turn_changed(self)
 
     def forget(self) -> None:
-        self._lines = None
-        self._height_width = 0
+        self._lines, self._width = None, 0
         self.answer.forget()
 
     def release(self) -> None:
@@ -203,15 +200,12 @@ class TurnView:
         return self._lines is not None
 
     def height(self, width: int) -> int:
-        if self._height_width != width:
-            self._height = len(self.lines(width))
-            self._height_width = width
-        return self._height
+        return self._height if width == self._width else len(self.lines(width))
 
     def lines(self, width: int) -> list[Strip]:
         """The request line, the answer and the notes at ``width``, then a blank line."""
         if self._lines is None or width != self._width:
-            pane, self._width = self.pane, width
+            pane = self.pane
             header = Text(f"› {self.request}", style=pane.style_of("request"))
             lines = pane.draw(header, width)
             answer = self.answer.lines(width, pane)
@@ -220,8 +214,7 @@ class TurnView:
             for text, kind in self.notes:
                 lines += pane.draw(Text(text, style=pane.style_of(f"note{kind}")), width)
             lines.append(pane.blank(width))
-            self._lines = lines
-            self._height, self._height_width = len(lines), width
+            self._lines, self._width, self._height = lines, width, len(lines)
         return self._lines
 
 

@@ -84,7 +84,8 @@ class RepoTree(Tree[str]):
                 self._pending[child.id] = path[:-1]
                 if not folder and opened < 7:  # the first few top-level folders open
                     opened += 1
-                    self._open(child)
+                    self._fill_pending(child)
+                    child.expand()
                 continue
             name = path.rpartition("/")[2]
             label = Text(name)
@@ -96,16 +97,13 @@ class RepoTree(Tree[str]):
                 label = Text.assemble((f"{mark} ", style), (name, style))
             node.add_leaf(label, data=path)
 
-    def _open(self, node: TreeNode[str]) -> None:
+    def _fill_pending(self, node: TreeNode[str]) -> None:
         folder = self._pending.pop(node.id, None)
         if folder is not None:
             self._fill(node, folder)
-        node.expand()
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
-        folder = self._pending.pop(event.node.id, None)
-        if folder is not None:
-            self._fill(event.node, folder)
+        self._fill_pending(event.node)
 
     @property
     def selected_path(self) -> str | None:
