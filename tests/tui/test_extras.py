@@ -266,6 +266,27 @@ def view_lines(app: GemmacodeApp) -> list[str]:
     return [row[row.index("Sentence") :].rstrip("│ ") for row in rows if "Sentence" in row]
 
 
+async def test_one_blank_line_after_the_request_and_a_code_block_keeps_its_padding(
+    build: Callable[..., GemmacodeApp], core: FakeCore
+) -> None:
+    """Rich starts a list with a blank line of its own and ends a code block with a padding
+    line the colour of the block: the first is dropped, the second kept."""
+    prose = "1. First\n2. Second\n\n```py\nx = 1\n```"
+    core.script = lambda label, spec: ScriptedTask(label, prose=prose)
+    app = build()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot, core)
+        await ask_in_turn(pilot, core, 1)
+        await pilot.pause(0.2)
+        view = app.screen.query_one(ConversationView)
+        text = [line.text.strip() for line in view.turns[0].lines(view._width)]
+        assert text[:3] == ["› question 0", "", "1 First"]
+        code = text.index("x = 1")
+        assert text[code + 1] == ""  # the padding line under the code
+        padding = view.turns[0].lines(view._width)[code + 1]
+        assert any(seg.style and seg.style.bgcolor != view.rich_style.bgcolor for seg in padding)
+
+
 def test_an_answer_splits_only_where_markdown_means_the_same_in_parts() -> None:
     from gemmacode.tui.widgets.conversation import Answer
 

@@ -285,7 +285,7 @@ class ConversationView(ScrollView):
 
     def draw(self, renderable: RenderableType, width: int) -> list[Strip]:
         """``renderable`` as lines ``width`` cells wide on the pane's colours, with no blank
-        lines at the end."""
+        lines at either end (a code block's padding is not blank: it has its colour)."""
         console = self.app.console
         options = console.options.update(width=width, height=None)
         # Rich's inline code is bold cyan on black whatever the theme: the theme's instead.
@@ -295,9 +295,19 @@ class ConversationView(ScrollView):
         finally:
             console.pop_theme()
         strips = [Strip(line, width) for line in lines]
-        while strips and not strips[-1].text.strip():
-            strips.pop()
-        return strips
+        background = self.rich_style.bgcolor
+
+        def empty(strip: Strip) -> bool:  # no text, and no colour of its own (a code block's)
+            return not strip.text.strip() and all(
+                seg.style is None or seg.style.bgcolor in (None, background) for seg in strip
+            )
+
+        start, end = 0, len(strips)
+        while start < end and empty(strips[start]):  # Rich starts a list with a blank line
+            start += 1
+        while end > start and empty(strips[end - 1]):
+            end -= 1
+        return strips[start:end]
 
     def blank(self, width: int) -> Strip:
         return Strip.blank(width, self.rich_style)
